@@ -1,0 +1,188 @@
+"""``python -m pipeline <verb> ...``: the toolkit's command line.
+
+Exit codes: 0 ok, 1 bad data (the message names the file and line), 2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from pipeline.datadir import DataDir, DataDirError
+
+logger = logging.getLogger("pipeline")
+
+
+def _bool(s: str) -> bool:
+    if s.lower() in ("true", "1", "yes"):
+        return True
+    if s.lower() in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, not '{s}'")
+
+
+def _channel(s: str):
+    if s in ("mean", "left", "right"):
+        return {"left": 0, "right": 1}.get(s, s)
+    try:
+        return int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"channel must be an index, left, right or mean, not '{s}'"
+        ) from None
+
+
+def _read_list(path: str) -> list[str]:
+    with open(path, encoding="utf-8") as f:
+        return [ln.split()[0] for ln in f if ln.strip()]
+
+
+# ----------------------------------------------------------------------- verbs
+def cmd_validate(a) -> int:
+    d = DataDir.load(a.data_dir)
+    d.validate(check_feats=not a.no_feats, sample_rate=a.sample_rate)
+    print(f"{a.data_dir}: valid Kaldi data dir ({len(d)} utterances, "
+          f"{len(d.speakers)} speakers)")  # fmt: skip
+    return 0
+
+
+def cmd_fix(a) -> int:
+    d = DataDir.load(a.data_dir)
+    fixed, removed = d.fix()
+    fixed.save(a.data_dir)
+    print(f"{a.data_dir}: kept {len(fixed)} utterances, removed {removed}")
+    return 0
+
+
+def cmd_subset(a) -> int:
+    d = DataDir.load(a.in_dir).validate(check_files=False, check_feats=False)
+    utts = _read_list(a.utt_list) if a.utt_list else None
+    spks = _read_list(a.spk_list) if a.spk_list else None
+    out = d.subset(utts=utts, speakers=spks, first=a.first)
+    if not len(out):
+        raise DataDirError("subset is empty", path=a.in_dir)
+    out.save(a.out_dir)
+    print(f"{a.out_dir}: {len(out)} of {len(d)} utterances")
+    return 0
+
+
+def cmd_split(a) -> int:
+    d = DataDir.load(a.data_dir).validate(check_files=False, check_feats=False)
+    parts = d.split(a.n, per_utt=a.per_utt)
+    base = Path(a.data_dir) / (f"split{a.n}utt" if a.per_utt else f"split{a.n}")
+    for i, part in enumerate(parts, 1):
+        part.save(base / str(i))
+    print(f"{base}: {a.n} parts of {', '.join(str(len(p)) for p in parts)} utterances")
+    return 0
+
+
+def cmd_combine(a) -> int:
+    dirs = [DataDir.load(p).validate(check_files=False, check_feats=False)
+            for p in a.in_dirs]  # fmt: skip
+    suffixes = a.utt_suffixes.split(",") if a.utt_suffixes else None
+    if suffixes is not None and len(suffixes) != len(dirs):
+        print(f"combine-data-dirs: {len(suffixes)} suffixes for {len(dirs)} dirs",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    out = DataDir.combine(dirs, utt_suffixes=suffixes)
+    out.save(a.out_dir)
+    print(f"{a.out_dir}: {len(out)} utterances from {len(dirs)} dirs")
+    return 0
+
+
+def cmd_make_feats(a) -> int:
+    from pipeline.make_feats import make_feats
+
+    d = make_feats(
+        a.data_dir, a.kind, nj=a.nj, ark_dir=a.ark_dir, channel=a.channel,
+        sample_rate=a.sample_rate, resample=a.resample, progress=not a.no_progress,
+    )  # fmt: skip
+    print(f"{a.data_dir}: {a.kind} features for {len(d)} utterances")
+    return 0
+
+
+# ----------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m pipeline",
+        description="Robust-ASR pipeline tools: Kaldi data dirs and features.",
+        epilog="Run 'python -m pipeline VERB --help' for a verb's options.",
+    )
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="verb", metavar="VERB", required=True)
+
+    s = sub.add_parser("validate-data-dir", help="check a data dir against Kaldi's rules")
+    s.add_argument("data_dir")
+    s.add_argument("--no-feats", action="store_true",
+                   help="do not read feats.scp/cmvn.scp matrices")  # fmt: skip
+    s.add_argument("--sample-rate", type=int, default=None,
+                   help="also read every wav header and require this rate (Hz)")  # fmt: skip
+    s.set_defaults(func=cmd_validate)
+
+    s = sub.add_parser("fix-data-dir",
+                       help="sort, and drop utterances missing from any file")  # fmt: skip
+    s.add_argument("data_dir")
+    s.set_defaults(func=cmd_fix)
+
+    s = sub.add_parser("subset-data-dir", help="copy a subset of utterances")
+    s.add_argument("in_dir")
+    s.add_argument("out_dir")
+    g = s.add_mutually_exclusive_group(required=True)
+    g.add_argument("--utt-list", help="file whose first column lists utterances")
+    g.add_argument("--spk-list", help="file whose first column lists speakers")
+    g.add_argument("--first", type=int, help="the first N utterances in C order")
+    s.set_defaults(func=cmd_subset)
+
+    s = sub.add_parser("split-data-dir",
+                       help="split into DIR/splitN/{1..N} (by speaker)")  # fmt: skip
+    s.add_argument("data_dir")
+    s.add_argument("n", type=int)
+    s.add_argument("--per-utt", action="store_true",
+                   help="split by utterance (DIR/splitNutt), speakers may span parts")  # fmt: skip
+    s.set_defaults(func=cmd_split)
+
+    s = sub.add_parser("combine-data-dirs", help="union of data dirs")
+    s.add_argument("out_dir")
+    s.add_argument("in_dirs", nargs="+")
+    s.add_argument("--utt-suffixes",
+                   help="comma-separated suffix per input dir, appended to utt-ids "
+                        "(needed for parallel dirs that share ids, e.g. MCT)")  # fmt: skip
+    s.set_defaults(func=cmd_combine)
+
+    s = sub.add_parser("make-feats",
+                       help="Kaldi-compatible fbank/MFCC + CMVN stats (ark/scp)")  # fmt: skip
+    s.add_argument("data_dir")
+    s.add_argument("--kind", default="fbank", choices=["fbank", "mfcc", "mfcc_hires"],
+                   help="fbank: 40-d log-mel; mfcc: 13 ceps; mfcc_hires: 40 ceps")  # fmt: skip
+    s.add_argument("--nj", type=int, default=1, help="parallel jobs")
+    s.add_argument("--ark-dir", default=None, help="where arks go (default DIR/data)")
+    s.add_argument("--channel", type=_channel, default=0,
+                   help="channel of multi-channel audio: index, left, right or mean")  # fmt: skip
+    s.add_argument("--sample-rate", type=int, default=16000, help="expected rate (Hz)")
+    s.add_argument("--resample", type=_bool, default=False,
+                   help="resample audio of another rate instead of failing")  # fmt: skip
+    s.add_argument("--no-progress", action="store_true", help="no progress bar")
+    s.set_defaults(func=cmd_make_feats)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return args.func(args)
+    except DataDirError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
