@@ -41,10 +41,11 @@ def _read_list(path: str) -> list[str]:
 
 # ----------------------------------------------------------------------- verbs
 def cmd_validate(a) -> int:
-    d = DataDir.load(a.data_dir)
-    d.validate(check_feats=not a.no_feats, sample_rate=a.sample_rate)
-    print(f"{a.data_dir}: valid Kaldi data dir ({len(d)} utterances, "
-          f"{len(d.speakers)} speakers)")  # fmt: skip
+    for path in a.data_dirs:
+        d = DataDir.load(path)
+        d.validate(check_feats=not a.no_feats, sample_rate=a.sample_rate)
+        print(f"{path}: valid Kaldi data dir ({len(d)} utterances, "
+              f"{len(d.speakers)} speakers)")  # fmt: skip
     return 0
 
 
@@ -95,11 +96,13 @@ def cmd_combine(a) -> int:
 def cmd_make_feats(a) -> int:
     from pipeline.make_feats import make_feats
 
-    d = make_feats(
-        a.data_dir, a.kind, nj=a.nj, ark_dir=a.ark_dir, channel=a.channel,
-        sample_rate=a.sample_rate, resample=a.resample, progress=not a.no_progress,
-    )  # fmt: skip
-    print(f"{a.data_dir}: {a.kind} features for {len(d)} utterances")
+    for path in a.data_dirs:
+        d = make_feats(
+            path, a.kind, nj=a.nj, ark_dir=a.ark_dir, channel=a.channel,
+            sample_rate=a.sample_rate, resample=a.resample,
+            progress=not a.no_progress, force=a.force,
+        )  # fmt: skip
+        print(f"{path}: {a.kind} features for {len(d)} utterances")
     return 0
 
 
@@ -113,8 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = p.add_subparsers(dest="verb", metavar="VERB", required=True)
 
-    s = sub.add_parser("validate-data-dir", help="check a data dir against Kaldi's rules")
-    s.add_argument("data_dir")
+    s = sub.add_parser("validate-data-dir",
+                       help="check data dirs against Kaldi's rules")  # fmt: skip
+    s.add_argument("data_dirs", nargs="+", metavar="DATA_DIR")
     s.add_argument("--no-feats", action="store_true",
                    help="do not read feats.scp/cmvn.scp matrices")  # fmt: skip
     s.add_argument("--sample-rate", type=int, default=None,
@@ -153,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("make-feats",
                        help="Kaldi-compatible fbank/MFCC + CMVN stats (ark/scp)")  # fmt: skip
-    s.add_argument("data_dir")
+    s.add_argument("data_dirs", nargs="+", metavar="DATA_DIR")
     s.add_argument("--kind", default="fbank", choices=["fbank", "mfcc", "mfcc_hires"],
                    help="fbank: 40-d log-mel; mfcc: 13 ceps; mfcc_hires: 40 ceps")  # fmt: skip
     s.add_argument("--nj", type=int, default=1, help="parallel jobs")
@@ -163,6 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--sample-rate", type=int, default=16000, help="expected rate (Hz)")
     s.add_argument("--resample", type=_bool, default=False,
                    help="resample audio of another rate instead of failing")  # fmt: skip
+    s.add_argument("--force", action="store_true",
+                   help="recompute even if complete features of this kind exist")  # fmt: skip
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_make_feats)
     return p

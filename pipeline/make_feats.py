@@ -66,6 +66,20 @@ def _scp_arks(table: dict[str, str] | None) -> set[str]:
     return {v.rsplit(":", 1)[0] for v in (table or {}).values()}
 
 
+def has_feats(d: DataDir, kind: str) -> bool:
+    """True if ``d`` has complete features of ``kind``: every utterance in
+    ``feats.scp``, CMVN stats, and every ark present (the writer is atomic, so
+    this means a finished run)."""
+    if d.path is None or d.feats_scp is None or d.cmvn_scp is None:
+        return False
+    kind_file = d.path / FEATS_TYPE
+    if not kind_file.is_file() or kind_file.read_text().strip() != kind:
+        return False
+    if set(d.feats_scp) != set(d.utt2spk) or not (d.path / GLOBAL_CMVN).is_file():
+        return False
+    return all(Path(a).is_file() for a in _scp_arks(d.feats_scp) | _scp_arks(d.cmvn_scp))
+
+
 def make_feats(
     data_dir: str | Path,
     kind: str = "fbank",
@@ -77,6 +91,7 @@ def make_feats(
     resample: bool = False,
     max_fail_ratio: float = 0.01,
     progress: bool = True,
+    force: bool = False,
 ) -> DataDir:
     """Compute features for every utterance of ``data_dir`` and add ``feats.scp``,
     ``utt2num_frames``, per-speaker ``cmvn.scp`` and global ``cmvn_global.ark``.
@@ -90,6 +105,7 @@ def make_feats(
         channel, sample_rate, resample: as :func:`pipeline.audio.read_audio`.
         max_fail_ratio: utterances whose audio cannot be read are logged and
             dropped from the data dir; more than this share of them is an error.
+        force: recompute even if the dir already has complete features of ``kind``.
 
     Returns:
         The updated :class:`DataDir` (also saved to ``data_dir``).
@@ -97,6 +113,10 @@ def make_feats(
     data_dir = Path(data_dir).resolve()
     d = DataDir.load(data_dir)
     d.validate(check_feats=False)
+    if not force and has_feats(d, kind):
+        logger.info("make-feats: %s already has %s features (force to redo)",
+                    data_dir, kind)  # fmt: skip
+        return d
     ark_dir = Path(ark_dir).resolve() if ark_dir else data_dir / "data"
     ark_dir.mkdir(parents=True, exist_ok=True)
     old_arks = _scp_arks(d.feats_scp) | _scp_arks(d.cmvn_scp)

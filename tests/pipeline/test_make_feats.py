@@ -1,0 +1,119 @@
+"""make-feats over a data dir: ark/scp contents, CMVN stats, atomicity, skipping."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import kaldiio
+import numpy as np
+import pytest
+
+import pipeline.make_feats as mf
+from pipeline.audio import read_audio
+from pipeline.datadir import DataDir, DataDirError
+from pipeline.features import compute_features
+from tests.conftest import make_datadir
+
+
+def _feats(d: DataDir) -> dict[str, np.ndarray]:
+    return {u: kaldiio.load_mat(e) for u, e in d.feats_scp.items()}
+
+
+@pytest.mark.parametrize("kind,dim", [("fbank", 40), ("mfcc", 13), ("mfcc_hires", 40)])
+def test_features_cmvn_and_files(tmp_path, kind, dim):
+    path = make_datadir(tmp_path, n_spk=2, n_utt=3)
+    d = mf.make_feats(path, kind, progress=False)
+    d = DataDir.load(path).validate()
+    feats = _feats(d)
+    assert set(feats) == set(d.utt2spk)
+    for utt, m in feats.items():
+        wav, sr = read_audio(d.wav_scp[utt])
+        np.testing.assert_array_equal(m, compute_features(wav, sr, kind))
+        assert m.shape[1] == dim and d.utt2num_frames[utt] == m.shape[0]
+    # per-speaker stats equal a direct numpy computation, Kaldi layout (2, D+1)
+    for spk, utts in d.spk2utt.items():
+        x = np.concatenate([feats[u] for u in utts]).astype(np.float64)
+        st = kaldiio.load_mat(d.cmvn_scp[spk])
+        assert st.shape == (2, dim + 1)
+        np.testing.assert_allclose(st[0, :-1], x.sum(0), rtol=1e-10)
+        np.testing.assert_allclose(st[1, :-1], (x * x).sum(0), rtol=1e-10)
+        assert st[0, -1] == len(x) and st[1, -1] == 0
+    x = np.concatenate(list(feats.values())).astype(np.float64)
+    glob = kaldiio.load_mat(str(path / mf.GLOBAL_CMVN))
+    np.testing.assert_allclose(glob[0, :-1], x.sum(0), rtol=1e-10)
+    assert (path / mf.FEATS_TYPE).read_text().strip() == kind
+
+
+def test_parallel_jobs_match_serial(tmp_path):
+    a = make_datadir(tmp_path / "a", n_spk=3, n_utt=3)
+    b = make_datadir(tmp_path / "b", n_spk=3, n_utt=3)
+    fa = _feats(mf.make_feats(a, progress=False))
+    fb = _feats(mf.make_feats(b, nj=2, progress=False))
+    assert fa.keys() == fb.keys()
+    for k in fa:
+        np.testing.assert_array_equal(fa[k], fb[k])
+
+
+def test_interrupted_run_keeps_previous_features(tmp_path, monkeypatch):
+    path = make_datadir(tmp_path)
+    mf.make_feats(path, progress=False)
+    before = (path / "feats.scp").read_text()
+    arks = set((path / "data").iterdir())
+    calls = {"n": 0}
+    real = mf._extract
+
+    def dying(job):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise KeyboardInterrupt
+        return real(job)
+
+    monkeypatch.setattr(mf, "_extract", dying)
+    with pytest.raises(KeyboardInterrupt):
+        mf.make_feats(path, progress=False, force=True)
+    # the old scp is intact and still readable; no half-written ark is left behind
+    assert (path / "feats.scp").read_text() == before
+    DataDir.load(path).validate()
+    assert set((path / "data").iterdir()) == arks
+
+
+def test_rerun_skips_and_force_replaces(tmp_path):
+    path = make_datadir(tmp_path)
+    mf.make_feats(path, progress=False)
+    scp = (path / "feats.scp").read_text()
+    mf.make_feats(path, progress=False)
+    assert (path / "feats.scp").read_text() == scp  # complete: skipped
+    mf.make_feats(path, progress=False, force=True)
+    new = DataDir.load(path).validate()
+    assert (path / "feats.scp").read_text() != scp  # new token, new ark
+    assert len(list((path / "data").glob("*.ark"))) == 2  # old arks removed
+    mf.make_feats(path, "mfcc", progress=False)  # another kind is not "complete"
+    assert next(iter(_feats(DataDir.load(path)).values())).shape[1] == 13
+    assert len(new) == 6
+
+
+def test_unreadable_utterances(tmp_path):
+    path = make_datadir(tmp_path, n_spk=2, n_utt=3)
+    d = DataDir.load(path)
+    Path(d.wav_scp["spk01_u001"]).write_bytes(b"RIFF garbage")
+    with pytest.raises(DataDirError, match="1 of 6 utterances failed.*spk01_u001"):
+        mf.make_feats(path, progress=False)
+    assert not (path / "feats.scp").exists()
+    assert not list((path / "data").glob("*.tmp"))
+    # tolerated when allowed: the utterance is dropped from the data dir
+    d = mf.make_feats(path, progress=False, max_fail_ratio=0.5)
+    assert "spk01_u001" not in DataDir.load(path).validate().utt2spk
+
+
+def test_cli_make_feats_stereo_channel(tmp_path):
+    path = make_datadir(tmp_path, channels=2)
+    r = subprocess.run([sys.executable, "-m", "pipeline", "make-feats", str(path),
+                        "--channel", "right", "--no-progress"],
+                       capture_output=True, text=True)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    d = DataDir.load(path)
+    utt = d.utts[0]
+    wav, sr = read_audio(d.wav_scp[utt], channel=1)
+    np.testing.assert_array_equal(_feats(d)[utt], compute_features(wav, sr, "fbank"))
