@@ -27,6 +27,7 @@ from tqdm import tqdm
 
 from pipeline.audio import AudioError, read_audio
 from pipeline.datadir import DataDir, DataDirError
+from pipeline.features import add_cmvn_stats, cmvn_stats
 
 logger = logging.getLogger(__name__)
 
@@ -158,11 +159,10 @@ def make_feats(
                 kaldiio.save_mat(f, feats)
                 num_frames[utt] = feats.shape[0]
                 spk = d.utt2spk[utt]
-                f64 = feats.astype(np.float64)
-                st = spk_stats.setdefault(spk, np.zeros((2, feats.shape[1] + 1)))
-                st[0, :-1] += f64.sum(axis=0)
-                st[0, -1] += feats.shape[0]
-                st[1, :-1] += (f64 * f64).sum(axis=0)
+                st = cmvn_stats(feats)
+                if spk in spk_stats:
+                    st = add_cmvn_stats(spk_stats[spk], st)
+                spk_stats[spk] = st
     except BaseException:
         tmp_feats.unlink(missing_ok=True)
         raise
@@ -190,7 +190,7 @@ def make_feats(
             f.write(f"{spk} ".encode())
             cmvn_scp[spk] = f"{cmvn_ark}:{f.tell()}"
             kaldiio.save_mat(f, spk_stats[spk])
-    global_stats = sum(spk_stats.values())
+    global_stats = add_cmvn_stats(*spk_stats.values())
     tmp_global = data_dir / f".{GLOBAL_CMVN}.tmp"
     with open(tmp_global, "wb") as f:
         kaldiio.save_mat(f, global_stats)

@@ -9,6 +9,7 @@
 # (front-end training, enhancement, acoustic models, decoding and scoring come next)
 set -euo pipefail
 cd "$(dirname "$0")"
+. ../utils/path.sh
 . ../utils/log.sh
 
 stage=0

@@ -1,0 +1,109 @@
+"""The quick simgrid recipe end to end (CPU), plus independent checks of its output:
+coreutils' C-locale sort checks (as Kaldi's validate_data_dir.sh does them) and
+lhotse's Kaldi importer."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import kaldiio
+import numpy as np
+import pytest
+
+from pipeline.features import compute_fbank
+from pipeline.audio import read_audio
+
+REPO = Path(__file__).resolve().parents[2]
+SNRS = ["m6dB", "m3dB", "0dB", "3dB", "6dB", "9dB"]
+
+
+@pytest.fixture(scope="module")
+def recipe(tmp_path_factory) -> Path:
+    """Copy recipes/ to a temp dir and run the quick recipe there (stages 0-1)."""
+    root = tmp_path_factory.mktemp("recipe")
+    shutil.copytree(REPO / "recipes", root / "recipes",
+                    ignore=shutil.ignore_patterns("data", "exp", "corpus"))  # fmt: skip
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    r = subprocess.run(
+        ["bash", str(root / "recipes/simgrid/run.sh"), "--quick", "true", "--nj", "2"],
+        env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stdout + r.stderr
+    return root / "recipes/simgrid"
+
+
+def _data_dirs(recipe: Path) -> list[Path]:
+    names = [f"{s}_{v}" for s in ("train", "dev", "test")
+             for v in ("clean", "reverb", "noisy")]  # fmt: skip
+    names += [f"{s}_noisy_{snr}" for s in ("dev", "test") for snr in SNRS]
+    return [recipe / "data" / n for n in names]
+
+
+def test_contract_data_dirs_with_features(recipe):
+    for d in _data_dirs(recipe):
+        assert (d / "feats.scp").is_file(), d
+        assert (d / "cmvn.scp").is_file(), d
+    for split in ("train", "dev", "test"):
+        ids = [(recipe / f"data/{split}_{v}/utt2spk").read_text()
+               for v in ("clean", "reverb", "noisy")]  # fmt: skip
+        assert ids[0] == ids[1] == ids[2]
+
+
+def test_sorted_unique_by_coreutils(recipe):
+    env = {"LC_ALL": "C", "PATH": os.environ["PATH"]}
+    for d in _data_dirs(recipe):
+        for name in ("wav.scp", "text", "utt2spk", "spk2utt", "feats.scp", "cmvn.scp"):
+            f = str(d / name)
+            # sorted, and no duplicate keys (sort -u -c fails on equal keys)
+            r = subprocess.run(["sort", "-c", "-u", "-k1,1", f], env=env,
+                               capture_output=True, text=True)  # fmt: skip
+            assert r.returncode == 0, (f, r.stderr)
+        # utt2spk sorted by speaker too (Kaldi: "sort -k2 utt2spk | sort -c")
+        r = subprocess.run(f"sort -s -k2,2 {d}/utt2spk | sort -c -k1,1", shell=True,
+                           env=env, capture_output=True, text=True)  # fmt: skip
+        assert r.returncode == 0, (d, r.stderr)
+
+
+def test_lhotse_accepts_data_dirs(recipe):
+    from lhotse import validate_recordings_and_supervisions
+    from lhotse.kaldi import load_kaldi_data_dir
+
+    for d in _data_dirs(recipe):
+        recs, sups, feats = load_kaldi_data_dir(d, sampling_rate=16000)
+        validate_recordings_and_supervisions(recs, sups)
+        assert len(sups) == len((d / "utt2spk").read_text().splitlines())
+        assert all(s.text for s in sups)
+
+
+def test_features_match_kaldi_native_fbank(recipe):
+    knf = pytest.importorskip("kaldi_native_fbank")
+    d = recipe / "data/test_noisy_0dB"
+    scp = dict(ln.split() for ln in (d / "feats.scp").read_text().splitlines())
+    wavs = dict(ln.split(maxsplit=1) for ln in (d / "wav.scp").read_text().splitlines())
+    for utt in list(scp)[:3]:
+        wav, sr = read_audio(wavs[utt])
+        opts = knf.FbankOptions()
+        opts.frame_opts.dither = 0.0
+        opts.frame_opts.samp_freq = 16000
+        opts.mel_opts.num_bins = 40
+        fb = knf.OnlineFbank(opts)
+        fb.accept_waveform(16000, (wav * 32768).tolist())
+        fb.input_finished()
+        ref = np.stack([fb.get_frame(i) for i in range(fb.num_frames_ready)])
+        ours = kaldiio.load_mat(scp[utt])
+        assert ours.shape == ref.shape
+        assert np.abs(ours - ref).max() < 1e-3
+        np.testing.assert_array_equal(ours, compute_fbank(wav, sr))
+
+
+def test_rerun_skips_finished_stages(recipe):
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    scp = (recipe / "data/train_noisy/feats.scp").read_text()
+    r = subprocess.run(["bash", str(recipe / "run.sh"), "--quick", "true"],
+                       env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert (recipe / "data/train_noisy/feats.scp").read_text() == scp
