@@ -1,0 +1,29 @@
+"""simgrid: the embedded default corpus, a CHiME-2 Track 1-style simulation.
+
+GRID-grammar sentences ("bin blue at f two now", Cooke et al. 2006) are spoken
+by 24 synthetic espeak-ng talkers (16 train / 4 dev / 4 test, disjoint),
+reverberated with image-method RIRs (pyroomacoustics; T60 0.2-0.9 s, talker
+1-4 m from the microphone; disjoint room pools per split) and mixed with noise
+from another position in the same room: babble of 16 held-out talkers saying
+random English words, stationary coloured noise (optionally with hum) or
+transient noise (knocks, clicks, bursts, beeps). As in CHiME-2 (Vincent et al.
+2013) the SNR, one of -6, -3, 0, 3, 6, 9 dB, is measured against the
+reverberant speech over the whole utterance. The RIRs are aligned and scaled so
+their direct path is at lag 0 with gain 1: "clean" is the direct-path (dry)
+speech and is sample-aligned with "reverb" and "noisy".
+
+Output (``prepare_simgrid``): Kaldi data dirs ``{train,dev,test}_{clean,reverb,
+noisy}`` (parallel: same utt-ids ``<spk>_<gridcode>``), and for dev/test also
+``{dev,test}_noisy_{m6dB,m3dB,0dB,3dB,6dB,9dB}`` (every utterance at that SNR;
+``X_noisy`` holds each at one random SNR). Wavs: 16 kHz 16-bit mono, one gain
+per utterance for all its versions (peak <= 0.95 FS; dry speech at -25 dBFS
+RMS before that gain). ``simgrid_info.json`` records speakers, rooms and each
+utterance's room, noise type and SNR. The same seed gives byte-identical wavs
+for any ``nj``.
+"""
+
+from .grid import code_to_words, words_to_code
+from .simulate import SNR_TAGS, SNRS_DB, dir_names, prepare_simgrid
+
+__all__ = ["prepare_simgrid", "code_to_words", "words_to_code", "dir_names",
+           "SNRS_DB", "SNR_TAGS"]

@@ -1,0 +1,119 @@
+"""Shoebox rooms and their image-method RIRs (pyroomacoustics).
+
+Each room has one microphone and two sources: the talker and a noise source
+elsewhere in the room, so speech and noise share the room's acoustics but not
+the path (as in CHiME-2, where noise was recorded in the same room).
+
+RIRs are aligned so the direct path sits at lag 0 with amplitude 1: convolving
+dry speech with it gives reverberant speech that is time-aligned with, and at
+the level of, the direct-path ("clean") signal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+FS = 16000  # Hz
+T60_RANGE = (0.2, 0.9)  # s, nominal (Sabine) reverberation time
+DIST_RANGE = (1.0, 4.0)  # m, source to microphone
+_WALL_MARGIN = 0.5  # m, keep sources/mic this far from walls
+
+
+@dataclass
+class Room:
+    """Room geometry. Positions are (x, y, z) in metres."""
+
+    dims: tuple[float, float, float]
+    t60: float  # s, nominal: the target given to Sabine's formula
+    mic: tuple[float, float, float]
+    speech_pos: tuple[float, float, float]
+    noise_pos: tuple[float, float, float]
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["speech_dist"] = float(np.linalg.norm(np.subtract(self.speech_pos, self.mic)))
+        d["noise_dist"] = float(np.linalg.norm(np.subtract(self.noise_pos, self.mic)))
+        return d
+
+
+def _source_at_distance(rng, dims, mic, dist_range, tries=1000):
+    """A random point inside the room margins at a distance in ``dist_range``."""
+    lo = np.full(3, _WALL_MARGIN)
+    hi = np.asarray(dims) - _WALL_MARGIN
+    lo[2], hi[2] = 1.0, min(2.0, dims[2] - _WALL_MARGIN)  # seated/standing heads
+    for _ in range(tries):
+        d = rng.uniform(*dist_range)
+        v = rng.normal(size=3)
+        v[2] *= 0.2  # mostly horizontal
+        p = np.asarray(mic) + d * v / np.linalg.norm(v)
+        if np.all(p >= lo) and np.all(p <= hi):
+            return tuple(float(x) for x in p)
+    raise RuntimeError("could not place a source in the room")  # not reached
+
+
+def sample_room(rng: np.random.Generator) -> Room:
+    """Draw a room: 4-9 x 3-7 x 2.5-3.5 m, T60 uniform in :data:`T60_RANGE`,
+    talker-mic and noise-mic distances uniform in :data:`DIST_RANGE`."""
+    dims = (rng.uniform(4.5, 9.0), rng.uniform(4.5, 7.0), rng.uniform(2.5, 3.5))
+    t60 = rng.uniform(*T60_RANGE)
+    # mic near the centre so that 1-4 m distances fit in most directions
+    mic = tuple(float(rng.uniform(0.4, 0.6) * d) for d in dims[:2]) + (
+        float(rng.uniform(1.0, 1.5)),)
+    speech = _source_at_distance(rng, dims, mic, DIST_RANGE)
+    noise = _source_at_distance(rng, dims, mic, DIST_RANGE)
+    return Room(tuple(float(d) for d in dims), float(t60), mic, speech, noise)
+
+
+def compute_rirs(room: Room, fs: int = FS) -> tuple[np.ndarray, np.ndarray]:
+    """Image-method RIRs (speech, noise) for ``room``.
+
+    Returns two ``(L,)`` float32 arrays at ``fs``: each is shifted so that its
+    direct path is at sample 0 (removing the propagation delay and
+    pyroomacoustics' fractional-delay filter offset of ``frac_delay_length//2``
+    samples), scaled so the direct path has gain 1, and cut where the energy
+    decay curve is 60 dB down.
+    """
+    import pyroomacoustics as pra
+
+    e_abs, max_order = pra.inverse_sabine(room.t60, room.dims)
+    shoebox = pra.ShoeBox(list(room.dims), fs=fs, materials=pra.Material(e_abs),
+                          max_order=max_order)
+    shoebox.add_source(list(room.speech_pos))
+    shoebox.add_source(list(room.noise_pos))
+    shoebox.add_microphone(list(room.mic))
+    shoebox.compute_rir()
+    half = pra.constants.get("frac_delay_length") // 2
+    c = shoebox.c
+    out = []
+    for s, pos in enumerate((room.speech_pos, room.noise_pos)):
+        h = np.asarray(shoebox.rir[0][s], dtype=np.float64)
+        dist = float(np.linalg.norm(np.subtract(pos, room.mic)))
+        delay = dist / c * fs + half  # where the direct path's sinc peaks
+        d0 = int(round(delay))
+        # pyroomacoustics scales the direct path by 1/(4 pi d) or 1/d depending
+        # on version; read its gain from the windowed-sinc around the peak.
+        win = h[max(d0 - half, 0): d0 + half + 1]
+        gain = _direct_gain(win, delay - max(d0 - half, 0))
+        h = h[d0:] / gain
+        out.append(_cut_tail(h).astype(np.float32))
+    return out[0], out[1]
+
+
+def _direct_gain(win: np.ndarray, frac_pos: float) -> float:
+    """Gain of a band-limited impulse located at ``frac_pos`` within ``win``,
+    by least squares against an ideal sinc (later reflections arrive after the
+    direct path, so only the part up to the peak is used)."""
+    n = np.arange(len(win))
+    mask = n <= frac_pos + 1
+    ref = np.sinc(n[mask] - frac_pos)
+    return float(np.dot(win[mask], ref) / np.dot(ref, ref))
+
+
+def _cut_tail(h: np.ndarray, floor_db: float = -60.0) -> np.ndarray:
+    """Truncate where the Schroeder energy decay curve drops below ``floor_db``."""
+    edc = np.cumsum(h[::-1] ** 2)[::-1]
+    edc_db = 10 * np.log10(edc / edc[0] + 1e-30)
+    end = int(np.searchsorted(-edc_db, -floor_db))
+    return h[: max(end, 1)]

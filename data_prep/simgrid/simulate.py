@@ -1,0 +1,403 @@
+"""Build the simgrid corpus: plan, synthesise, reverberate, add noise, write.
+
+Work is split into two phases of independent tasks, each a pure function of
+``(seed, task indices)`` so the output does not depend on ``nj`` or on which
+process runs what:
+
+1. materials: one task per room (image-method RIRs) and per babble talker
+   (a long stream of random English words);
+2. utterances: chunks of utterances; each synthesises its sentence, convolves,
+   mixes and writes its wav files.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing as mp
+import os
+import shutil
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+import numpy as np
+
+from . import grid, noise, rooms, speakers
+
+logger = logging.getLogger(__name__)
+
+FS = 16000  # Hz, corpus sample rate
+SPLITS = ("train", "dev", "test")
+SNRS_DB = (-6, -3, 0, 3, 6, 9)
+SNR_TAGS = {-6: "m6dB", -3: "m3dB", 0: "0dB", 3: "3dB", 6: "6dB", 9: "9dB"}
+DRY_RMS_DBFS = -25.0  # level of the dry (= direct-path, "clean") speech
+PEAK_MAX = 0.95  # full-scale fraction no version of an utterance may exceed
+DONE_NAME = ".simgrid.done"
+FORMAT_VERSION = 1  # bump when the output of a given (size, seed) changes
+
+# per_spk: utterances per speaker; rooms: RIR pool size; babble_s: seconds of
+# speech synthesised per babble talker.
+SIZES = {
+    "quick": dict(per_spk={"train": 3, "dev": 3, "test": 3},
+                  rooms={"train": 3, "dev": 1, "test": 1}, babble_s=12.0),
+    "default": dict(per_spk={"train": 190, "dev": 30, "test": 30},
+                    rooms={"train": 24, "dev": 6, "test": 6}, babble_s=60.0),
+}
+
+# Tags mixed into every random seed so that each kind of draw has its own stream.
+_TAG_PLAN, _TAG_ROOM, _TAG_BABBLE, _TAG_UTT = 1, 2, 3, 4
+_CHUNK = 12  # utterances per task
+
+
+def _rng(seed: int, *ids: int) -> np.random.Generator:
+    return np.random.default_rng([seed, *ids])
+
+
+# ------------------------------------------------------------------ planning
+def make_plan(size: str, seed: int) -> dict:
+    """Rooms and utterance list of a corpus (cheap, no audio).
+
+    Returns ``{"rooms": {split: [Room]}, "utts": {split: [(spk_idx, code)]}}``
+    where ``spk_idx`` indexes ``speakers.SPLIT_SPEAKERS[split]``.
+    """
+    if size not in SIZES:
+        raise ValueError(f"size must be one of {sorted(SIZES)}, not {size!r}")
+    cfg = SIZES[size]
+    plan = {"rooms": {}, "utts": {}}
+    for s, split in enumerate(SPLITS):
+        plan["rooms"][split] = [rooms.sample_room(_rng(seed, _TAG_ROOM, s, i))
+                                for i in range(cfg["rooms"][split])]
+        utts = []
+        for k in range(len(speakers.SPLIT_SPEAKERS[split])):
+            rng = _rng(seed, _TAG_PLAN, s, k)
+            idx = rng.choice(grid.N_SENTENCES, cfg["per_spk"][split], replace=False)
+            utts += [(k, grid.index_to_code(int(i))) for i in sorted(idx)]
+        plan["utts"][split] = utts
+    return plan
+
+
+def utt_id(split: str, spk_idx: int, code: str) -> str:
+    return f"{speakers.SPLIT_SPEAKERS[split][spk_idx].spk_id}_{code}"
+
+
+# ------------------------------------------------------------- phase 1 tasks
+def _resample(x_int16: np.ndarray) -> np.ndarray:
+    import soxr
+
+    from .tts import ESPEAK_RATE
+
+    return soxr.resample(x_int16.astype(np.float64) / 32768.0, ESPEAK_RATE, FS)
+
+
+def _task_room(room: rooms.Room) -> tuple[np.ndarray, np.ndarray]:
+    return rooms.compute_rirs(room, FS)
+
+
+def _task_babble(seed: int, talker: int, seconds: float) -> np.ndarray:
+    """One babble talker's stream: random-word sentences, ``(T,)`` float32 at
+    16 kHz, unit RMS, short pauses between sentences."""
+    from .tts import get_engine
+
+    spk = speakers.BABBLE_SPEAKERS[talker]
+    rng = _rng(seed, _TAG_BABBLE, talker)
+    parts, total = [], 0
+    while total < seconds * FS:
+        words = rng.choice(speakers.BABBLE_WORDS, int(rng.integers(4, 11)))
+        x = _resample(get_engine().synth(" ".join(words), **spk.tts_kwargs()))
+        x = _trim(x)
+        parts += [x, np.zeros(int(rng.uniform(0.05, 0.25) * FS))]
+        total += len(x) + len(parts[-1])
+    s = np.concatenate(parts)
+    return (s / np.sqrt(np.mean(s**2))).astype(np.float32)
+
+
+def _trim(x: np.ndarray, thr_db: float = -50.0) -> np.ndarray:
+    """Strip leading/trailing samples below ``thr_db`` re the peak."""
+    idx = np.nonzero(np.abs(x) > np.max(np.abs(x)) * 10 ** (thr_db / 20))[0]
+    return x[idx[0]: idx[-1] + 1] if len(idx) else x
+
+
+# ------------------------------------------------------------- phase 2 tasks
+_materials_cache: dict = {}
+
+
+def _materials(path: str) -> dict:
+    if path not in _materials_cache:
+        _materials_cache.clear()
+        with np.load(path) as z:
+            _materials_cache[path] = {k: z[k] for k in z.files}
+    return _materials_cache[path]
+
+
+def _to_int16(x: np.ndarray) -> np.ndarray:
+    return np.clip(np.round(x * 32768.0), -32768, 32767).astype(np.int16)
+
+
+def _write(path: Path, x_int16: np.ndarray) -> None:
+    import soundfile as sf
+
+    sf.write(str(path), x_int16, FS, subtype="PCM_16", format="WAV")
+
+
+def _task_utts(seed: int, split: str, items: list[tuple[int, int, str]],
+               n_rooms: int, n_babble: int, materials_path: str,
+               wav_dir: str) -> list[dict]:
+    """Simulate utterances ``items`` = ``[(index_in_split, spk_idx, code)]``."""
+    from scipy.signal import fftconvolve
+
+    from .tts import get_engine
+
+    mats = _materials(materials_path)
+    streams = [mats[f"babble_{split}_{j}"] for j in range(n_babble)]
+    s = SPLITS.index(split)
+    out = []
+    for k, spk_idx, code in items:
+        spk = speakers.SPLIT_SPEAKERS[split][spk_idx]
+        uid = utt_id(split, spk_idx, code)
+        words = grid.code_to_words(code)
+        rng = _rng(seed, _TAG_UTT, s, k)
+
+        # dry speech with natural-looking silences around it, fixed RMS
+        x = _trim(_resample(get_engine().synth(grid.spoken_text(words),
+                                               **spk.tts_kwargs())))
+        lead, tail = int(rng.uniform(0.15, 0.35) * FS), int(rng.uniform(0.2, 0.4) * FS)
+        dry = np.concatenate([np.zeros(lead), x, np.zeros(tail)])
+        dry *= 10 ** (DRY_RMS_DBFS / 20) / np.sqrt(np.mean(dry**2))
+        n = len(dry)
+
+        room = int(rng.integers(n_rooms))
+        h_s, h_n = mats[f"rir_{split}_{room}_speech"], mats[f"rir_{split}_{room}_noise"]
+        rev = fftconvolve(dry, h_s)[:n]  # h_s direct path at lag 0: aligned
+
+        kind = noise.NOISE_TYPES[int(rng.integers(len(noise.NOISE_TYPES)))]
+        # start the noise before the utterance so its reverb is in steady state
+        pre = min(len(h_n), FS)
+        nz = noise.make_noise(kind, rng, n + pre, streams)
+        nz = fftconvolve(nz, h_n)[pre: pre + n]
+
+        snrs = [int(rng.choice(SNRS_DB))] if split == "train" else list(SNRS_DB)
+        pick = int(rng.choice(SNRS_DB)) if split != "train" else snrs[0]
+        e_rev, e_nz = np.sum(rev**2), np.sum(nz**2)
+        mixes = {snr: rev + nz * np.sqrt(e_rev / (e_nz * 10 ** (snr / 10)))
+                 for snr in snrs}
+        peak = max(np.max(np.abs(v)) for v in [dry, rev, *mixes.values()])
+        gain = min(1.0, PEAK_MAX / peak)  # one gain for every version: levels agree
+
+        base = Path(wav_dir) / split
+        versions = {"clean": dry, "reverb": rev}
+        if split == "train":
+            versions["noisy"] = mixes[snrs[0]]
+        else:
+            versions |= {f"noisy_{SNR_TAGS[snr]}": v for snr, v in mixes.items()}
+        for ver, sig in versions.items():
+            _write(base / ver / f"{uid}.wav", _to_int16(gain * sig))
+        out.append(dict(utt=uid, split=split, spk=spk.spk_id, text=words, room=room,
+                        noise=kind, snrs=snrs, pick=pick, gain_db=20 * np.log10(gain),
+                        dur_s=n / FS))
+    return out
+
+
+# -------------------------------------------------------------- orchestration
+class _Runner:
+    """Runs tasks in-process (nj=1) or in ``nj`` spawned processes."""
+
+    def __init__(self, nj: int):
+        self.pool = None
+        if nj > 1:
+            # spawn, not fork: the parent may hold threads (tqdm, torch)
+            self.pool = ProcessPoolExecutor(nj, mp_context=mp.get_context("spawn"))
+
+    def map(self, fn, arg_list, on_done):
+        """Call ``fn(*args)`` for each args; ``on_done(i, result)`` as they end."""
+        if self.pool is None:
+            for i, args in enumerate(arg_list):
+                on_done(i, fn(*args))
+            return
+        futs = {self.pool.submit(fn, *args): i for i, args in enumerate(arg_list)}
+        for f in as_completed(futs):
+            on_done(futs[f], f.result())
+
+    def close(self):
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
+
+
+def _done_info(size: str, seed: int) -> dict:
+    return {"size": size, "seed": int(seed), "version": FORMAT_VERSION}
+
+
+def dir_names() -> list[str]:
+    """Names of the data dirs :func:`prepare_simgrid` writes."""
+    names = [f"{s}_{v}" for s in SPLITS for v in ("clean", "reverb", "noisy")]
+    names += [f"{s}_noisy_{SNR_TAGS[x]}" for s in ("dev", "test") for x in SNRS_DB]
+    return names
+
+
+def prepare_simgrid(out_dir, size: str = "quick", seed: int = 0, nj: int = 1,
+                    wav_dir=None, progress: bool = True, force: bool = False
+                    ) -> dict[str, Path]:
+    """Simulate the simgrid corpus and write its Kaldi data dirs.
+
+    Args:
+        out_dir: where the data dirs go (``{train,dev,test}_{clean,reverb,noisy}``
+            and ``{dev,test}_noisy_{m6dB,...,9dB}``).
+        size: ``"quick"`` (48/12/12 utterances) or ``"default"`` (3040/120/120).
+        seed: non-negative int; the same seed gives byte-identical wavs for
+            any ``nj``.
+        nj: number of worker processes.
+        wav_dir: where wavs go (default ``out_dir/wav``), laid out as
+            ``wav_dir/<split>/<version>/<utt>.wav``: 16 kHz, 16-bit PCM, mono.
+            A rebuild first deletes ``wav_dir/{train,dev,test}``.
+        progress: show a tqdm progress bar.
+        force: rebuild even if a finished corpus with this size and seed exists.
+    Returns:
+        ``{name: path}`` of every data dir written.
+    """
+    from tqdm import tqdm
+
+    from pipeline.datadir import DataDir
+
+    if size not in SIZES:
+        raise ValueError(f"size must be one of {sorted(SIZES)}, not {size!r}")
+    if int(seed) < 0:
+        raise ValueError(f"seed must be >= 0, not {seed}")
+    if int(nj) < 1:
+        raise ValueError(f"nj must be >= 1, not {nj}")
+    seed, nj = int(seed), int(nj)
+    out_dir = Path(out_dir).resolve()
+    wav_dir = (out_dir / "wav" if wav_dir is None else Path(wav_dir)).resolve()
+    result = {name: out_dir / name for name in dir_names()}
+    done = out_dir / DONE_NAME
+    if not force and done.is_file():
+        try:
+            same = json.loads(done.read_text()) == _done_info(size, seed)
+        except ValueError:
+            same = False
+        if same and all((p / "wav.scp").is_file() for p in result.values()):
+            logger.info("simgrid corpus in %s is complete; skipping", out_dir)
+            return result
+    # From here on the corpus is incomplete until the marker is rewritten.
+    done.unlink(missing_ok=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for split in SPLITS:
+        shutil.rmtree(wav_dir / split, ignore_errors=True)  # no stale wavs
+    for split in SPLITS:
+        vers = ["clean", "reverb"] + (
+            ["noisy"] if split == "train" else
+            [f"noisy_{SNR_TAGS[x]}" for x in SNRS_DB])
+        for v in vers:
+            (wav_dir / split / v).mkdir(parents=True, exist_ok=True)
+
+    t_start = time.time()
+    cfg = SIZES[size]
+    plan = make_plan(size, seed)
+    n_utts = sum(len(u) for u in plan["utts"].values())
+    # phase 1: RIRs (longest first, for load balance) and babble streams
+    jobs1 = [("rir", split, i, r) for split in SPLITS
+             for i, r in enumerate(plan["rooms"][split])]
+    jobs1.sort(key=lambda j: -j[3].t60)
+    babble_ids = {split: [speakers.BABBLE_SPEAKERS.index(b)
+                          for b in speakers.SPLIT_BABBLE[split]] for split in SPLITS}
+    jobs1 += [("babble", split, j, g) for split in SPLITS
+              for j, g in enumerate(babble_ids[split])]
+    bar = tqdm(total=len(jobs1) + n_utts, desc="simgrid", unit="item",
+               disable=not progress)
+    runner = _Runner(nj)
+    materials = {}
+    work = Path(tempfile.mkdtemp(prefix=".simgrid_work.", dir=out_dir))
+    try:
+        def on_mat(i, res):
+            kind, split, j, _ = jobs1[i]
+            if kind == "rir":
+                materials[f"rir_{split}_{j}_speech"] = res[0]
+                materials[f"rir_{split}_{j}_noise"] = res[1]
+            else:
+                materials[f"babble_{split}_{j}"] = res
+            bar.update(1)
+
+        runner.map(_phase1,
+                   [(seed, kind, obj, cfg["babble_s"]) for kind, _, _, obj in jobs1],
+                   on_mat)
+        t_mat = time.time() - t_start
+        mat_path = work / "materials.npz"
+        np.savez(mat_path, **materials)
+
+        # phase 2: utterances, in fixed chunks
+        jobs2 = []
+        for split in SPLITS:
+            items = [(k, spk, code)
+                     for k, (spk, code) in enumerate(plan["utts"][split])]
+            for c in range(0, len(items), _CHUNK):
+                jobs2.append((seed, split, items[c:c + _CHUNK],
+                              len(plan["rooms"][split]), len(babble_ids[split]),
+                              str(mat_path), str(wav_dir)))
+        infos: list[dict] = []
+
+        def on_utts(_i, res):
+            infos.extend(res)
+            bar.update(len(res))
+
+        runner.map(_task_utts, jobs2, on_utts)
+    finally:
+        runner.close()
+        bar.close()
+        _materials_cache.clear()  # nj=1 ran in this process: free the pools
+        shutil.rmtree(work, ignore_errors=True)
+
+    _write_datadirs(DataDir, infos, out_dir, wav_dir)
+    meta = dict(size=size, seed=seed, fs=FS, dry_rms_dbfs=DRY_RMS_DBFS,
+                speakers=[s.as_dict() | {"split": sp} for sp in SPLITS
+                          for s in speakers.SPLIT_SPEAKERS[sp]],
+                babble_speakers=[s.as_dict() | {"split": sp} for sp in SPLITS
+                                 for s in speakers.SPLIT_BABBLE[sp]],
+                rooms={sp: [r.as_dict() for r in plan["rooms"][sp]] for sp in SPLITS},
+                utts=sorted(infos, key=lambda d: d["utt"].encode()))
+    _atomic_write(out_dir / "simgrid_info.json", json.dumps(meta, indent=1))
+    _atomic_write(done, json.dumps(_done_info(size, seed)))
+    logger.info("simgrid %s: %d utterances in %.1f s (materials %.1f s, nj=%d)",
+                size, n_utts, time.time() - t_start, t_mat, nj)
+    return result
+
+
+def _phase1(seed, kind, obj, babble_s):
+    if kind == "rir":
+        return _task_room(obj)
+    return _task_babble(seed, obj, babble_s)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _write_datadirs(DataDir, infos: list[dict], out_dir: Path, wav_dir: Path) -> None:
+    for split in SPLITS:
+        rows = [d for d in infos if d["split"] == split]
+        text = {d["utt"]: d["text"] for d in rows}
+        u2s = {d["utt"]: d["spk"] for d in rows}
+
+        def scp(ver, rows=rows, split=split):
+            return {d["utt"]: str(wav_dir / split / ver / f"{d['utt']}.wav")
+                    for d in rows}
+
+        def save(name, wav, snr=None, cond=None):
+            DataDir(wav_scp=wav, text=text, utt2spk=u2s, utt2snr=snr,
+                    utt2cond=cond).save(out_dir / name)
+
+        save(f"{split}_clean", scp("clean"), cond={u: "clean" for u in text})
+        save(f"{split}_reverb", scp("reverb"), cond={u: "reverb" for u in text})
+        noisy_cond = {d["utt"]: f"noisy_{d['noise']}" for d in rows}
+        if split == "train":
+            save("train_noisy", scp("noisy"),
+                 {d["utt"]: float(d["snrs"][0]) for d in rows}, noisy_cond)
+            continue
+        for snr in SNRS_DB:
+            save(f"{split}_noisy_{SNR_TAGS[snr]}", scp(f"noisy_{SNR_TAGS[snr]}"),
+                 {u: float(snr) for u in text}, noisy_cond)
+        pick_wav = {d["utt"]: str(wav_dir / split / f"noisy_{SNR_TAGS[d['pick']]}"
+                                  / f"{d['utt']}.wav") for d in rows}
+        save(f"{split}_noisy", pick_wav, {d["utt"]: float(d["pick"]) for d in rows},
+             noisy_cond)

@@ -1,0 +1,177 @@
+"""Tests of the simgrid corpus simulation (quick size)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from data_prep.simgrid import SNR_TAGS, SNRS_DB, dir_names, prepare_simgrid
+from data_prep.simgrid.grid import (
+    N_SENTENCES,
+    code_to_words,
+    index_to_code,
+    spoken_text,
+    words_to_code,
+)
+from data_prep.simgrid.rooms import Room, compute_rirs
+from data_prep.simgrid.speakers import GRID_SPEAKERS, SPLIT_SPEAKERS
+from pipeline.datadir import DataDir
+
+SPLITS = ("train", "dev", "test")
+
+
+def _read(path) -> np.ndarray:
+    x, fs = sf.read(path, dtype="int16", always_2d=True)
+    assert fs == 16000 and x.shape[1] == 1
+    return x[:, 0].astype(np.float64) / 32768.0
+
+
+def _load(dirs, name) -> DataDir:
+    return DataDir.load(dirs[name]).validate(check_feats=False)
+
+
+def _wav_hashes(wav_root) -> dict[str, str]:
+    return {str(p.relative_to(wav_root)): hashlib.md5(p.read_bytes()).hexdigest()
+            for p in sorted(wav_root.rglob("*.wav"))}
+
+
+# --------------------------------------------------------------------- grammar
+def test_grid_codes():
+    assert code_to_words("bbaf2n") == "bin blue at f two now"
+    assert code_to_words("bbafzn") == "bin blue at f zero now"
+    assert code_to_words("bbaf0n") == "bin blue at f zero now"
+    assert code_to_words("SWIZ9P") == "set white in z nine please"
+    assert words_to_code("bin blue at f zero now") == "bbafzn"
+    for i in range(0, N_SENTENCES, 97):
+        code = index_to_code(i)
+        assert words_to_code(code_to_words(code)) == code
+    assert len({index_to_code(i) for i in range(N_SENTENCES)}) == N_SENTENCES
+    assert spoken_text("lay red by a one soon").split()[3] != "a"
+    for bad in ("bbafwn", "xbaf2n", "bbaf2", "bbaf2nn"):
+        with pytest.raises(ValueError):
+            code_to_words(bad)
+
+
+# ---------------------------------------------------------------- the corpus
+def test_dirs_parallel(simgrid_quick):
+    _, dirs = simgrid_quick
+    assert set(dirs) == set(dir_names())
+    for split in SPLITS:
+        ref = _load(dirs, f"{split}_clean")
+        assert len(ref) > 0
+        names = [f"{split}_reverb", f"{split}_noisy"]
+        if split != "train":
+            names += [f"{split}_noisy_{SNR_TAGS[s]}" for s in SNRS_DB]
+        for name in names:
+            d = _load(dirs, name)
+            assert d.utts == ref.utts, name
+            assert d.text == ref.text and d.utt2spk == ref.utt2spk, name
+            assert d.utt2cond is not None and set(d.utt2cond) == set(ref.utts)
+            if "noisy" in name:
+                assert set(d.utt2snr) == set(ref.utts)
+                assert all(v.startswith("noisy_") for v in d.utt2cond.values())
+        for snr in SNRS_DB if split != "train" else ():
+            d = _load(dirs, f"{split}_noisy_{SNR_TAGS[snr]}")
+            assert set(d.utt2snr.values()) == {float(snr)}
+        for utt, words in ref.text.items():
+            assert code_to_words(utt.split("_")[1]) == words
+
+
+def test_speakers_disjoint(simgrid_quick):
+    _, dirs = simgrid_quick
+    spk = {s: set(_load(dirs, f"{s}_clean").speakers) for s in SPLITS}
+    assert not (spk["train"] & spk["dev"] or spk["train"] & spk["test"]
+                or spk["dev"] & spk["test"])
+    assert sum(len(v) for v in spk.values()) >= 24
+    assert len(spk["train"]) == 16 and len(spk["dev"]) == 4 and len(spk["test"]) == 4
+    # the voices behind the ids are distinct too
+    voices = {(s.voice, s.pitch, s.pitch_range, s.rate) for s in GRID_SPEAKERS}
+    assert len(voices) == len(GRID_SPEAKERS)
+    assert {s.spk_id for s in SPLIT_SPEAKERS["train"]} == spk["train"]
+
+
+def test_noisy_dev_points_to_per_snr_wav(simgrid_quick):
+    _, dirs = simgrid_quick
+    for split in ("dev", "test"):
+        d = _load(dirs, f"{split}_noisy")
+        for utt, path in d.wav_scp.items():
+            tag = SNR_TAGS[int(d.utt2snr[utt])]
+            per = _load(dirs, f"{split}_noisy_{tag}")
+            assert per.wav_scp[utt] == path
+
+
+def test_audio_format_snr_and_clipping(simgrid_quick):
+    _, dirs = simgrid_quick
+    for split in SPLITS:
+        rev = _load(dirs, f"{split}_reverb")
+        clean = _load(dirs, f"{split}_clean")
+        names = [f"{split}_noisy"] + ([f"{split}_noisy_{SNR_TAGS[s]}" for s in SNRS_DB]
+                                      if split != "train" else [])
+        for name in names:
+            d = _load(dirs, name)
+            for utt, snr in d.utt2snr.items():
+                r, y = _read(rev.wav_scp[utt]), _read(d.wav_scp[utt])
+                c = _read(clean.wav_scp[utt])
+                assert len(r) == len(y) == len(c)
+                meas = 10 * np.log10(np.sum(r**2) / np.sum((y - r) ** 2))
+                assert abs(meas - snr) < 0.5, (name, utt, meas, snr)
+                for x in (r, y, c):
+                    assert np.max(np.abs(x)) <= 0.96
+
+
+def test_reverb_aligned_with_clean(simgrid_quick):
+    _, dirs = simgrid_quick
+    for split in SPLITS:
+        rev = _load(dirs, f"{split}_reverb")
+        clean = _load(dirs, f"{split}_clean")
+        for utt in clean.utts:
+            c, r = _read(clean.wav_scp[utt]), _read(rev.wav_scp[utt])
+            n = len(c)
+            nfft = 1 << (2 * n).bit_length()
+            # GCC-PHAT: whitening removes the pitch periodicity of the speech
+            # autocorrelation, so the peak is the RIR's strongest tap (the
+            # direct path), not a reflection that coincides with a pitch period
+            cross = np.fft.rfft(r, nfft) * np.conj(np.fft.rfft(c, nfft))
+            xc = np.fft.irfft(cross / (np.abs(cross) + 1e-12), nfft)
+            lag = int(np.argmax(xc))
+            lag = lag - nfft if lag > nfft // 2 else lag
+            assert abs(lag) <= 1, (utt, lag)
+
+
+def test_rir_direct_path_normalised():
+    room = Room((6.0, 5.0, 3.0), 0.5, (3.0, 2.5, 1.2), (1.6, 1.3, 1.5),
+                (4.5, 3.9, 1.4))
+    h, hn = compute_rirs(room)
+    for x in (h, hn):
+        assert abs(int(np.argmax(np.abs(x[:200])))) <= 1
+        assert 0.75 < np.max(np.abs(x[:3])) < 1.1
+
+
+def test_info_and_done_marker(simgrid_quick):
+    out, dirs = simgrid_quick
+    info = json.loads((out / "simgrid_info.json").read_text())
+    assert len(info["utts"]) == sum(len(_load(dirs, f"{s}_clean")) for s in SPLITS)
+    assert {r["t60"] > 0.19 and r["t60"] < 0.91 for sp in SPLITS
+            for r in info["rooms"][sp]} == {True}
+    assert (out / ".simgrid.done").is_file()
+    # a finished corpus is not rebuilt
+    before = (out / "train_clean" / "wav.scp").stat().st_mtime_ns
+    prepare_simgrid(out, size="quick", seed=0, nj=1, progress=False)
+    assert (out / "train_clean" / "wav.scp").stat().st_mtime_ns == before
+
+
+def test_deterministic_across_nj_and_seed(simgrid_quick, tmp_path):
+    out, _ = simgrid_quick
+    ref = _wav_hashes(out / "wav")
+    prepare_simgrid(tmp_path / "a", size="quick", seed=0, nj=2, progress=False)
+    assert _wav_hashes(tmp_path / "a" / "wav") == ref
+    prepare_simgrid(tmp_path / "b", size="quick", seed=1, nj=1, progress=False)
+    other = _wav_hashes(tmp_path / "b" / "wav")
+    assert other.keys() != ref.keys() or other != ref
+    # wav.scp holds absolute paths inside the chosen wav dir
+    d = DataDir.load(tmp_path / "b" / "train_clean")
+    assert all(p.startswith(str(tmp_path / "b" / "wav")) for p in d.wav_scp.values())
