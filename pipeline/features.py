@@ -8,10 +8,10 @@ Numerics follow Kaldi's ``compute-fbank-feats`` / ``compute-mfcc-feats`` /
 
 The work is vectorised over frames: framing is a strided view, every frame of an
 utterance (or of a batch of utterances, :func:`compute_fbank_batch`) goes through
-one batched float32 real FFT (torch's CPU FFT if importable, else scipy.fft) and
+one batched float32 real FFT (scipy.fft, one worker) and
 one (T, 257) @ (257, D) product with the mel weights; window and mel matrix are
-cached per option set. Single-threaded this runs ~5500x real time, ~1.5x
-SpeechBrain's Fbank and ~6x kaldi-native-fbank (``benchmarks/features.py``).
+cached per option set. On one core this runs ~4500x real time: ~1.2x SpeechBrain's
+Fbank and ~5x kaldi-native-fbank (``benchmarks/features.py``).
 
 Waveform rule (all public functions): a floating-point waveform is taken to be in
 [-1, 1] and is multiplied by 32768, as Kaldi reads 16-bit PCM; an integer waveform
@@ -391,28 +391,15 @@ def _fill_windows(
     return log_energy
 
 
-@functools.lru_cache(maxsize=1)
-def _torch_rfft():
-    try:
-        import torch
-    except ImportError:  # torch is a project dependency, but stay usable without
-        return None
-    return torch.fft.rfft
-
-
 def _rfft(buf: np.ndarray) -> np.ndarray:
     """Real FFT of each row: (T, P) float32 -> (T, P // 2 + 1) complex64.
 
-    torch's CPU FFT (MKL / pocketfft) was ~1.5x faster than scipy.fft single-
-    threaded on (250, 512) batches (benchmarks/features.py); both are float32.
-    torch uses its intra-op thread setting (``torch.set_num_threads``).
+    scipy.fft with one worker: as fast as torch's single-threaded FFT here, and it
+    depends on no process-wide thread setting. torch.fft with its default intra-op
+    threads was ~18x slower on these small batches (306 vs 5747 x real time on
+    2 cores), a trap for any caller that had not set torch.set_num_threads(1).
     """
-    rfft = _torch_rfft()
-    if rfft is None:
-        return scipy.fft.rfft(buf, axis=1, workers=1)
-    import torch
-
-    return rfft(torch.from_numpy(buf), dim=1).numpy()
+    return scipy.fft.rfft(buf, axis=1, workers=1)
 
 
 def _log_energy(energy: np.ndarray, o: FbankOptions) -> np.ndarray:

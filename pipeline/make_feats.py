@@ -35,14 +35,25 @@ GLOBAL_CMVN = "cmvn_global.ark"  # a single Kaldi matrix (compute-cmvn-stats sty
 FEATS_TYPE = "feats_type"  # one line: the feature kind, e.g. "fbank"
 
 
-def _init_worker() -> None:
-    # one BLAS/OMP thread per job: the jobs are the parallelism
-    try:
-        import torch
+# One BLAS/OpenMP thread per job: the jobs are the parallelism. numpy reads these
+# when it is first imported, so they are set in the environment the spawned
+# workers start with (the parent's own environment is restored afterwards).
+_ONE_THREAD_ENV = {
+    v: "1" for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+}
 
-        torch.set_num_threads(1)
-    except ImportError:  # pragma: no cover - torch is a pinned dependency
-        pass
+
+def _spawn_pool(nj: int):
+    saved = {k: os.environ.get(k) for k in _ONE_THREAD_ENV}
+    os.environ.update(_ONE_THREAD_ENV)
+    try:
+        return mp.get_context("spawn").Pool(nj)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def _extract(job):
@@ -140,8 +151,7 @@ def make_feats(
     pool = None
     try:
         if nj > 1:
-            ctx = mp.get_context("spawn")
-            pool = ctx.Pool(nj, initializer=_init_worker)
+            pool = _spawn_pool(nj)
             results = pool.imap(_extract, jobs, chunksize=max(1, min(16, len(jobs) // (4 * nj))))  # noqa: E501
         else:
             results = map(_extract, jobs)

@@ -35,7 +35,7 @@ SNR_TAGS = {-6: "m6dB", -3: "m3dB", 0: "0dB", 3: "3dB", 6: "6dB", 9: "9dB"}
 DRY_RMS_DBFS = -25.0  # level of the dry (= direct-path, "clean") speech
 PEAK_MAX = 0.95  # full-scale fraction no version of an utterance may exceed
 DONE_NAME = ".simgrid.done"
-FORMAT_VERSION = 1  # bump when the output of a given (size, seed) changes
+FORMAT_VERSION = 2  # bump when the output of a given (size, seed) changes
 
 # per_spk: utterances per speaker; rooms: RIR pool size; babble_s: seconds of
 # speech synthesised per babble talker.

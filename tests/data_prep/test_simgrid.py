@@ -175,3 +175,20 @@ def test_deterministic_across_nj_and_seed(simgrid_quick, tmp_path):
     # wav.scp holds absolute paths inside the chosen wav dir
     d = DataDir.load(tmp_path / "b" / "train_clean")
     assert all(p.startswith(str(tmp_path / "b" / "wav")) for p in d.wav_scp.values())
+
+
+def test_rir_t60_matches_target():
+    """Simulated reverberation time (T30 fit) within 10% of the room's target, and
+    the direct path at lag 0 with unit gain."""
+    import pyroomacoustics as pra
+
+    from data_prep.simgrid import rooms
+
+    rng = np.random.default_rng(3)
+    for _ in range(3):
+        room = rooms.sample_room(rng)
+        room = rooms.Room(room.dims, 0.3, room.mic, room.speech_pos, room.noise_pos)
+        h, _ = rooms.compute_rirs(room)
+        t60 = pra.experimental.measure_rt60(h, rooms.FS, decay_db=30)
+        assert abs(t60 / room.t60 - 1) < 0.1, (t60, room.t60)
+        assert np.argmax(np.abs(h)) == 0 and abs(h[0] - 1) < 0.1
