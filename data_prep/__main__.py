@@ -6,7 +6,6 @@ Exit codes: 0 ok, 1 bad corpus (the message names the path), 2 usage error.
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
 
@@ -52,18 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    from pipeline.cli import run
     from pipeline.datadir import DataDirError
 
-    try:
-        return args.func(args)
-    except (DataDirError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    return run(build_parser(), argv, data_errors=(DataDirError, FileNotFoundError))
 
 
 if __name__ == "__main__":

@@ -6,13 +6,11 @@ Exit codes: 0 ok, 1 bad data (the message names the file and line), 2 usage erro
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 
 from pipeline.datadir import DataDir, DataDirError
 
-logger = logging.getLogger("pipeline")
 
 
 def _bool(s: str) -> bool:
@@ -175,19 +173,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    try:
-        return args.func(args)
-    except DataDirError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    from pipeline.audio import AudioError
+    from pipeline.cli import run
+
+    return run(build_parser(), argv, data_errors=(DataDirError, AudioError))
 
 
 if __name__ == "__main__":
