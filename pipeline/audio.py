@@ -18,7 +18,7 @@ import soundfile
 
 logger = logging.getLogger(__name__)
 
-_warned_channel: set[str] = set()  # log the channel default once per process
+_warned_channel: list[bool] = []  # log the channel default once per process
 
 
 class AudioError(Exception):
@@ -81,12 +81,12 @@ def read_audio(
         ch = int(channel)
         if not 0 <= ch < n_ch:
             raise AudioError(f"{name} has {n_ch} channel(s); channel {ch} requested")
-        if n_ch > 1 and ch == 0 and name not in _warned_channel and not _warned_channel:
+        if n_ch > 1 and ch == 0 and not _warned_channel:
             logger.info(
                 "%s has %d channels; using channel 0 (as Kaldi does). "
                 "Choose another with --channel.", name, n_ch,
             )  # fmt: skip
-            _warned_channel.add(name)
+            _warned_channel.append(True)
         wav = data[:, ch]
     if start is not None or end is not None:
         a = int(round((start or 0.0) * sr))
