@@ -1,5 +1,7 @@
 """``python -m pipeline <verb> ...``: the toolkit's command line.
 
+Data-dir and feature verbs live here; subpackages add theirs in ``<pkg>/cli.py``.
+
 Exit codes: 0 ok, 1 bad data (the message names the file and line), 2 usage error.
 """
 
@@ -169,7 +171,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="recompute even if complete features of this kind exist")  # fmt: skip
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_make_feats)
+    for module in _plugin_clis():
+        module.register(sub)
     return p
+
+
+def _plugin_clis():
+    """Each subpackage ``pipeline/<pkg>/cli.py`` adds its verbs with
+    ``register(subparsers)`` (keep its top-level imports light: --help loads it)."""
+    import importlib
+    import pkgutil
+
+    import pipeline
+
+    for info in sorted(pkgutil.iter_modules(pipeline.__path__), key=lambda i: i.name):
+        if info.ispkg and importlib.util.find_spec(f"pipeline.{info.name}.cli"):
+            yield importlib.import_module(f"pipeline.{info.name}.cli")
 
 
 def main(argv=None) -> int:
