@@ -180,6 +180,7 @@ def _plugin_clis():
     """Each subpackage ``pipeline/<pkg>/cli.py`` adds its verbs with
     ``register(subparsers)`` (keep its top-level imports light: --help loads it)."""
     import importlib
+    import importlib.util
     import pkgutil
 
     import pipeline
