@@ -20,6 +20,23 @@ def cmd_simgrid(a) -> int:
     return 0
 
 
+def cmd_chime2_grid(a) -> int:
+    from data_prep.chime2 import prepare_chime2_grid
+
+    dirs = prepare_chime2_grid(a.grid_root, a.out_dir, channel=a.channel, mlf=a.mlf)
+    print(f"{a.out_dir}: {len(dirs)} data dirs")
+    return 0
+
+
+def cmd_chime2_wsj0(a) -> int:
+    from data_prep.chime2 import prepare_chime2_wsj0
+
+    dirs = prepare_chime2_wsj0(a.chime2_wsj0_root, a.wsj0_root, a.out_dir,
+                               channel=a.channel)  # fmt: skip
+    print(f"{a.out_dir}: {len(dirs)} data dirs")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m data_prep",
@@ -47,6 +64,42 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--force", action="store_true", help="rebuild even if complete")
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_simgrid)
+
+    channel_help = ("channel of the binaural audio, written to each dir's 'channel' "
+                    "file for feature extraction (default: left, as Kaldi)")
+    s = sub.add_parser(
+        "chime2-grid",
+        help="CHiME-2 Track 1 (GRID, small vocabulary) data dirs",
+        description="Write data dirs {train,devel,test}_grid_{clean,reverb,noisy} "
+        "and {devel,test}_grid_noisy_{m6dB,m3dB,0dB,3dB,6dB,9dB} under OUT_DIR from "
+        "GRID_ROOT/data/chime2-grid/{train,devel,test}/{clean,reverberated,isolated}. "
+        "Transcripts come from the GRID codes in the file names, or from --mlf.",
+    )
+    s.add_argument("grid_root", metavar="GRID_ROOT",
+                   help="CHiME-2 package root (holding data/chime2-grid)")
+    s.add_argument("out_dir", metavar="OUT_DIR", help="where the data dirs go")
+    s.add_argument("--channel", default="left", choices=["left", "right", "mean"],
+                   help=channel_help)
+    s.add_argument("--mlf", default=None, help="HTK MLF transcripts (e.g. allids.mlf)")
+    s.set_defaults(func=cmd_chime2_grid)
+
+    s = sub.add_parser(
+        "chime2-wsj0",
+        help="CHiME-2 Track 2 (WSJ0-5k, medium vocabulary) data dirs",
+        description="Write data dirs train_si84_{reverb,noisy}, "
+        "dev_dt_05_{reverb,noisy}, test_eval92_5k_{reverb,noisy} and "
+        "{dev_dt_05,test_eval92_5k}_noisy_<SNR> under OUT_DIR (names and utt-ids "
+        "as Kaldi's egs/chime2/s5) from CHIME2_WSJ0_ROOT/data/chime2-wsj0/"
+        "{reverberated,isolated}; transcripts from the *.dot files under WSJ0_ROOT.",
+    )
+    s.add_argument("chime2_wsj0_root", metavar="CHIME2_WSJ0_ROOT",
+                   help="CHiME-2 package root (holding data/chime2-wsj0)")
+    s.add_argument("wsj0_root", metavar="WSJ0_ROOT",
+                   help="WSJ0 (LDC93S6) copy: its *.dot transcripts are read")
+    s.add_argument("out_dir", metavar="OUT_DIR", help="where the data dirs go")
+    s.add_argument("--channel", default="left", choices=["left", "right", "mean"],
+                   help=channel_help)
+    s.set_defaults(func=cmd_chime2_wsj0)
     return p
 
 

@@ -162,8 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fbank: 40-d log-mel; mfcc: 13 ceps; mfcc_hires: 40 ceps")  # fmt: skip
     s.add_argument("--nj", type=int, default=1, help="parallel jobs")
     s.add_argument("--ark-dir", default=None, help="where arks go (default DIR/data)")
-    s.add_argument("--channel", type=_channel, default=0,
-                   help="channel of multi-channel audio: index, left, right or mean")  # fmt: skip
+    s.add_argument("--channel", type=_channel, default=None,
+                   help="channel of multi-channel audio: index, left, right or mean "
+                        "(default: the dir's 'channel' file, else 0 as Kaldi)")  # fmt: skip
     s.add_argument("--sample-rate", type=int, default=16000, help="expected rate (Hz)")
     s.add_argument("--resample", type=_bool, default=False,
                    help="resample audio of another rate instead of failing")  # fmt: skip

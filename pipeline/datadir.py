@@ -17,6 +17,8 @@ file               keyed by    value
 ``utt2cond``       utterance   condition token (e.g. ``noisy_babble``)
 ``utt2num_frames`` utterance   number of feature frames (written by make-feats)
 ``utt2dur``        utterance   duration in seconds
+``channel``        (one line)  channel of multi-channel audio: left, right, mean or
+                               an index (optional; absent = channel 0, as Kaldi)
 =================  ==========  ====================================================
 
 Without ``segments``, recordings and utterances are the same thing and ``wav.scp``
@@ -48,6 +50,8 @@ FILES = {
     "utt2dur": "utt2dur",
 }
 REQUIRED = ("wav.scp", "text", "utt2spk")
+CHANNEL_FILE = "channel"
+CHANNELS = {"left": 0, "right": 1, "mean": "mean"}
 PER_UTT = (
     "segments", "text", "feats.scp", "utt2snr", "utt2cond", "utt2num_frames",
     "utt2dur",
@@ -152,7 +156,8 @@ class DataDir:
 
     def __init__(self, wav_scp=None, text=None, utt2spk=None, *, segments=None,
                  feats_scp=None, cmvn_scp=None, utt2snr=None, utt2cond=None,
-                 utt2num_frames=None, utt2dur=None, path=None):  # fmt: skip
+                 utt2num_frames=None, utt2dur=None, channel=None,
+                 path=None):  # fmt: skip
         given = dict(
             wav_scp=wav_scp, segments=segments, text=text, utt2spk=utt2spk,
             feats_scp=feats_scp, cmvn_scp=cmvn_scp, utt2snr=utt2snr,
@@ -164,6 +169,7 @@ class DataDir:
                 self.tables[FILES[attr]] = {str(k): _fmt(v) for k, v in table.items()}
         for name in REQUIRED:
             self.tables.setdefault(name, {})
+        self.channel = None if channel is None else str(channel)
         self.path = Path(path) if path is not None else None
         # file name -> [(key, lineno)] as read from disk; empty for in-memory dirs
         self._order: dict[str, list] = {}
@@ -228,6 +234,16 @@ class DataDir:
         else:
             self.tables[name] = {str(k): _fmt(v) for k, v in table.items()}
 
+    @property
+    def audio_channel(self) -> int | str:
+        """The ``channel`` argument of :func:`pipeline.audio.read_audio` for this
+        dir: 0 (left / default), 1 (right), another index, or ``"mean"``."""
+        if self.channel is None:
+            return 0
+        if self.channel in CHANNELS:
+            return CHANNELS[self.channel]
+        return int(self.channel)
+
     def wav_entry(self, utt: str) -> tuple[str, float | None, float | None]:
         """``(wav.scp entry, start_s, end_s)`` of an utterance (None without segments)."""
         seg = self._table("segments")
@@ -261,6 +277,8 @@ class DataDir:
                 d._spk2utt_on_disk = table
             else:
                 d.tables[name] = table
+        if (path / CHANNEL_FILE).is_file():
+            d.channel = (path / CHANNEL_FILE).read_text(encoding="utf-8").strip()
         return d
 
     def save(self, path: str | Path, validate: bool = True) -> Path:
@@ -284,11 +302,16 @@ class DataDir:
                 os.close(fd)
                 tmp_names[name] = tmp
                 write_table(Path(tmp), table)
+            if self.channel is not None:
+                fd, tmp = tempfile.mkstemp(prefix=f".{CHANNEL_FILE}.", dir=path)
+                with os.fdopen(fd, "w", encoding="utf-8") as f:
+                    f.write(self.channel + "\n")
+                tmp_names[CHANNEL_FILE] = tmp
         except BaseException:
             for tmp in tmp_names.values():
                 Path(tmp).unlink(missing_ok=True)
             raise
-        for name in set(FILES.values()) - set(tables):
+        for name in (set(FILES.values()) | {CHANNEL_FILE}) - set(tmp_names):
             (path / name).unlink(missing_ok=True)
         for name, tmp in tmp_names.items():
             os.replace(tmp, path / name)
@@ -409,6 +432,13 @@ class DataDir:
                 float(v)
             except ValueError:
                 p.append(Problem(fp("utt2snr"), lineno("utt2snr", key), f"SNR '{v}' is not a number"))  # noqa: E501
+        if self.channel is not None:
+            try:
+                _ = self.audio_channel
+            except ValueError:
+                p.append(Problem(fp(CHANNEL_FILE), 1,
+                                 f"channel '{self.channel}' is not left, right, mean "
+                                 "or an index"))  # fmt: skip
         for reco, entry in self.wav_scp.items():
             if not entry:
                 p.append(Problem(fp("wav.scp"), lineno("wav.scp", reco), f"empty entry for '{reco}'"))  # noqa: E501
@@ -517,7 +547,7 @@ class DataDir:
             keep = {u for u in keep if self.utt2spk[u] in speakers}
         if first is not None:
             keep = set(c_sorted(keep)[:first])
-        out = DataDir()
+        out = DataDir(channel=self.channel)
         segments = self._table("segments")
         recos = (
             {segments[u].split()[0] for u in keep if u in segments}
@@ -575,7 +605,14 @@ class DataDir:
         """
         if utt_suffixes is not None and len(utt_suffixes) != len(dirs):
             raise ValueError("combine: one suffix per data dir expected")
-        out = cls()
+        channels = {d.channel for d in dirs}
+        if len(channels) > 1:
+            raise DataDirError(
+                "combine: inputs were prepared for different channels "
+                f"{sorted(str(c) for c in channels)}",
+                path=dirs[0].path,
+            )
+        out = cls(channel=channels.pop() if channels else None)
         origin: dict[tuple[str, str], str] = {}
         for i, d in enumerate(dirs):
             sfx = utt_suffixes[i] if utt_suffixes else ""

@@ -98,7 +98,7 @@ def make_feats(
     *,
     nj: int = 1,
     ark_dir: str | Path | None = None,
-    channel: int | str = 0,
+    channel: int | str | None = None,
     sample_rate: int = 16000,
     resample: bool = False,
     max_fail_ratio: float = 0.01,
@@ -114,7 +114,9 @@ def make_feats(
             :func:`pipeline.features.compute_features`.
         nj: parallel jobs (processes).
         ark_dir: where arks go (default ``<data_dir>/data``); scp paths are absolute.
-        channel, sample_rate, resample: as :func:`pipeline.audio.read_audio`.
+        channel: as :func:`pipeline.audio.read_audio`; ``None`` takes the dir's
+            ``channel`` file (:attr:`DataDir.audio_channel`, default 0).
+        sample_rate, resample: as :func:`pipeline.audio.read_audio`.
         max_fail_ratio: utterances whose audio cannot be read are logged and
             dropped from the data dir; more than this share of them is an error.
         force: recompute even if the dir already has complete features of ``kind``.
@@ -136,6 +138,8 @@ def make_feats(
     stem = f"{kind}_{data_dir.name}.{token}"
     feats_ark = ark_dir / f"raw_{stem}.ark"
     cmvn_ark = ark_dir / f"cmvn_{stem}.ark"
+    if channel is None:
+        channel = d.audio_channel
     opts = dict(channel=channel, sample_rate=sample_rate, resample=resample)
     jobs = []
     for utt in d.utts:

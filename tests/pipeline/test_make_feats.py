@@ -117,3 +117,27 @@ def test_cli_make_feats_stereo_channel(tmp_path):
     utt = d.utts[0]
     wav, sr = read_audio(d.wav_scp[utt], channel=1)
     np.testing.assert_array_equal(_feats(d)[utt], compute_features(wav, sr, "fbank"))
+
+
+def test_dir_channel_file_is_used_and_carried(tmp_path):
+    path = make_datadir(tmp_path, channels=2)
+    d = DataDir.load(path)
+    d.channel = "right"
+    d.save(path)
+    d = mf.make_feats(path, progress=False)  # no channel given: the dir's file
+    d = DataDir.load(path).validate()
+    assert d.channel == "right" and d.audio_channel == 1
+    utt = d.utts[0]
+    wav, sr = read_audio(d.wav_scp[utt], channel=1)
+    np.testing.assert_array_equal(_feats(d)[utt], compute_features(wav, sr, "fbank"))
+    assert d.subset(first=2).channel == "right"
+    other = DataDir.load(path)
+    other.channel = "left"
+    with pytest.raises(DataDirError, match="different channels"):
+        DataDir.combine([d, other], utt_suffixes=["-a", "-b"])
+    d.channel = None
+    d.save(path)
+    assert not (path / "channel").exists()
+    (path / "channel").write_text("middle\n")
+    with pytest.raises(DataDirError, match="channel:1.*'middle'"):
+        DataDir.load(path).validate()
