@@ -92,6 +92,95 @@ def has_feats(d: DataDir, kind: str) -> bool:
     return all(Path(a).is_file() for a in _scp_arks(d.feats_scp) | _scp_arks(d.cmvn_scp))
 
 
+class FeatsWriter:
+    """Write features of a data dir atomically, with Kaldi CMVN stats: the one home
+    of the steps in the module docstring (used by make-feats and by enhancement).
+
+    >>> w = FeatsWriter(out_dir, "fbank", prefix="raw")   # doctest: +SKIP
+    >>> try:
+    ...     for utt, feats in items:
+    ...         w.add(utt, spk_of[utt], feats)
+    ...     d = w.commit(d)          # saves d with feats.scp, cmvn.scp, ...
+    ... finally:
+    ...     w.close()                # removes temp files unless committed
+    """
+
+    def __init__(self, data_dir: str | Path, kind: str, *,
+                 ark_dir: str | Path | None = None, prefix: str = "raw"):  # fmt: skip
+        self.data_dir = Path(data_dir).resolve()
+        self.kind = kind
+        ark_dir = Path(ark_dir).resolve() if ark_dir else self.data_dir / "data"
+        ark_dir.mkdir(parents=True, exist_ok=True)
+        stem = f"{kind}_{self.data_dir.name}.{secrets.token_hex(4)}"
+        self.feats_ark = ark_dir / f"{prefix}_{stem}.ark"
+        self.cmvn_ark = ark_dir / f"cmvn_{stem}.ark"
+        self._tmp_feats = self.feats_ark.with_suffix(".ark.tmp")
+        self._tmp_cmvn = self.cmvn_ark.with_suffix(".ark.tmp")
+        self._tmp_global = self.data_dir / f".{GLOBAL_CMVN}.tmp"
+        self._f = open(self._tmp_feats, "wb")
+        self.feats_scp: dict[str, str] = {}
+        self.num_frames: dict[str, int] = {}
+        self.spk_stats: dict[str, np.ndarray] = {}
+        self._committed = False
+
+    def add(self, utt: str, spk: str, feats: np.ndarray) -> None:
+        """Append one utterance's ``(T, D)`` features (written as float32)."""
+        feats = np.ascontiguousarray(feats, dtype=np.float32)
+        self._f.write(f"{utt} ".encode())
+        self.feats_scp[utt] = f"{self.feats_ark}:{self._f.tell()}"
+        kaldiio.save_mat(self._f, feats)
+        self.num_frames[utt] = feats.shape[0]
+        st = cmvn_stats(feats)
+        if spk in self.spk_stats:
+            st = add_cmvn_stats(self.spk_stats[spk], st)
+        self.spk_stats[spk] = st
+
+    def commit(self, d: DataDir) -> DataDir:
+        """Finish: rename the arks, save ``d`` (restricted to the utterances added)
+        to the data dir with feats.scp, cmvn.scp and utt2num_frames, then write
+        ``cmvn_global.ark`` and ``feats_type`` and delete the arks of the previous
+        run. Returns the saved DataDir."""
+        if not self.feats_scp:
+            raise DataDirError("no features were written", path=self.data_dir)
+        self._f.close()
+        old: set[str] = set()
+        if (self.data_dir / "utt2spk").is_file():
+            try:
+                prev = DataDir.load(self.data_dir)
+                old = _scp_arks(prev.feats_scp) | _scp_arks(prev.cmvn_scp)
+            except DataDirError:
+                old = set()
+        cmvn_scp: dict[str, str] = {}
+        with open(self._tmp_cmvn, "wb") as f:
+            for spk in sorted(self.spk_stats):
+                f.write(f"{spk} ".encode())
+                cmvn_scp[spk] = f"{self.cmvn_ark}:{f.tell()}"
+                kaldiio.save_mat(f, self.spk_stats[spk])
+        with open(self._tmp_global, "wb") as f:
+            kaldiio.save_mat(f, add_cmvn_stats(*self.spk_stats.values()))
+        os.replace(self._tmp_feats, self.feats_ark)
+        os.replace(self._tmp_cmvn, self.cmvn_ark)
+        if set(self.feats_scp) != set(d.utt2spk):
+            d = d.subset(utts=self.feats_scp)
+        d.set_table("feats.scp", self.feats_scp)
+        d.set_table("cmvn.scp", cmvn_scp)
+        d.set_table("utt2num_frames", self.num_frames)
+        d.save(self.data_dir)
+        os.replace(self._tmp_global, self.data_dir / GLOBAL_CMVN)
+        (self.data_dir / FEATS_TYPE).write_text(self.kind + "\n")
+        for ark in old - {str(self.feats_ark), str(self.cmvn_ark)}:
+            Path(ark).unlink(missing_ok=True)
+        self._committed = True
+        return d
+
+    def close(self) -> None:
+        """Remove temporary files unless :meth:`commit` succeeded."""
+        self._f.close()
+        if not self._committed:
+            for tmp in (self._tmp_feats, self._tmp_cmvn, self._tmp_global):
+                tmp.unlink(missing_ok=True)
+
+
 def make_feats(
     data_dir: str | Path,
     kind: str = "fbank",
@@ -131,13 +220,6 @@ def make_feats(
         logger.info("make-feats: %s already has %s features (force to redo)",
                     data_dir, kind)  # fmt: skip
         return d
-    ark_dir = Path(ark_dir).resolve() if ark_dir else data_dir / "data"
-    ark_dir.mkdir(parents=True, exist_ok=True)
-    old_arks = _scp_arks(d.feats_scp) | _scp_arks(d.cmvn_scp)
-    token = secrets.token_hex(4)
-    stem = f"{kind}_{data_dir.name}.{token}"
-    feats_ark = ark_dir / f"raw_{stem}.ark"
-    cmvn_ark = ark_dir / f"cmvn_{stem}.ark"
     if channel is None:
         channel = d.audio_channel
     opts = dict(channel=channel, sample_rate=sample_rate, resample=resample)
@@ -147,83 +229,44 @@ def make_feats(
         jobs.append((utt, entry, start, end, kind, opts))
 
     t0 = time.time()
-    feats_scp: dict[str, str] = {}
-    num_frames: dict[str, int] = {}
-    spk_stats: dict[str, np.ndarray] = {}
     failed: list[tuple[str, str]] = []
-    tmp_feats = feats_ark.with_suffix(".ark.tmp")
+    writer = FeatsWriter(data_dir, kind, ark_dir=ark_dir, prefix="raw")
     pool = None
     try:
         if nj > 1:
             pool = _spawn_pool(nj)
-            results = pool.imap(_extract, jobs, chunksize=max(1, min(16, len(jobs) // (4 * nj))))  # noqa: E501
+            chunk = max(1, min(16, len(jobs) // (4 * nj)))
+            results = pool.imap(_extract, jobs, chunksize=chunk)
         else:
             results = map(_extract, jobs)
-        with open(tmp_feats, "wb") as f:
-            for utt, feats, err in tqdm(
-                results, total=len(jobs), desc=f"make-feats {data_dir.name}",
-                unit="utt", disable=not progress, leave=False,
-            ):  # fmt: skip
-                if err is not None:
-                    failed.append((utt, err))
-                    logger.warning("make-feats: skipping %s: %s", utt, err)
-                    continue
-                f.write(f"{utt} ".encode())
-                feats_scp[utt] = f"{feats_ark}:{f.tell()}"
-                kaldiio.save_mat(f, feats)
-                num_frames[utt] = feats.shape[0]
-                spk = d.utt2spk[utt]
-                st = cmvn_stats(feats)
-                if spk in spk_stats:
-                    st = add_cmvn_stats(spk_stats[spk], st)
-                spk_stats[spk] = st
-    except BaseException:
-        tmp_feats.unlink(missing_ok=True)
-        raise
+        for utt, feats, err in tqdm(
+            results, total=len(jobs), desc=f"make-feats {data_dir.name}",
+            unit="utt", disable=not progress, leave=False,
+        ):  # fmt: skip
+            if err is not None:
+                failed.append((utt, err))
+                logger.warning("make-feats: skipping %s: %s", utt, err)
+            else:
+                writer.add(utt, d.utt2spk[utt], feats)
+        if failed:
+            logger.warning("make-feats: %d of %d utterances failed in %s",
+                           len(failed), len(jobs), data_dir)  # fmt: skip
+            if len(failed) > max_fail_ratio * len(jobs):
+                utt, err = failed[0]
+                raise DataDirError(
+                    f"{len(failed)} of {len(jobs)} utterances failed (more than "
+                    f"{max_fail_ratio:.0%}); first: {utt}: {err}",
+                    path=data_dir / "wav.scp",
+                )
+        d = writer.commit(d)
     finally:
+        writer.close()
         if pool is not None:
             pool.terminate()
-
-    if failed:
-        logger.warning("make-feats: %d of %d utterances failed in %s",
-                       len(failed), len(jobs), data_dir)  # fmt: skip
-        if len(failed) > max_fail_ratio * len(jobs):
-            tmp_feats.unlink(missing_ok=True)
-            utt, err = failed[0]
-            raise DataDirError(
-                f"{len(failed)} of {len(jobs)} utterances failed (more than "
-                f"{max_fail_ratio:.0%}); first: {utt}: {err}",
-                path=data_dir / "wav.scp",
-            )
-
-    # CMVN: per speaker (cmvn.scp) and global, Kaldi's (2, D+1) double layout
-    tmp_cmvn = cmvn_ark.with_suffix(".ark.tmp")
-    cmvn_scp: dict[str, str] = {}
-    with open(tmp_cmvn, "wb") as f:
-        for spk in sorted(spk_stats):
-            f.write(f"{spk} ".encode())
-            cmvn_scp[spk] = f"{cmvn_ark}:{f.tell()}"
-            kaldiio.save_mat(f, spk_stats[spk])
-    global_stats = add_cmvn_stats(*spk_stats.values())
-    tmp_global = data_dir / f".{GLOBAL_CMVN}.tmp"
-    with open(tmp_global, "wb") as f:
-        kaldiio.save_mat(f, global_stats)
-
-    os.replace(tmp_feats, feats_ark)
-    os.replace(tmp_cmvn, cmvn_ark)
-    if failed:
-        d = d.subset(utts=feats_scp)
-    d.set_table("feats.scp", feats_scp)
-    d.set_table("cmvn.scp", cmvn_scp)
-    d.set_table("utt2num_frames", num_frames)
-    d.save(data_dir)
-    os.replace(tmp_global, data_dir / GLOBAL_CMVN)
-    (data_dir / FEATS_TYPE).write_text(kind + "\n")
-    for old in old_arks - {str(feats_ark), str(cmvn_ark)}:
-        Path(old).unlink(missing_ok=True)
+    num_frames = writer.num_frames
     n_frames = sum(num_frames.values())
     logger.info(
         "make-feats %s: %d utterances, %d frames (%.1f h) of %s in %.1f s",
-        data_dir, len(feats_scp), n_frames, n_frames / 360000, kind, time.time() - t0,
+        data_dir, len(num_frames), n_frames, n_frames / 360000, kind, time.time() - t0,
     )  # fmt: skip
     return d
