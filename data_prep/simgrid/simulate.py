@@ -34,8 +34,13 @@ SNRS_DB = (-6, -3, 0, 3, 6, 9)
 SNR_TAGS = {-6: "m6dB", -3: "m3dB", 0: "0dB", 3: "3dB", 6: "6dB", 9: "9dB"}
 DRY_RMS_DBFS = -25.0  # level of the dry (= direct-path, "clean") speech
 PEAK_MAX = 0.95  # full-scale fraction no version of an utterance may exceed
+# Recording noise floor, RMS in 16-bit LSBs (2 LSB = -84 dBFS), added independently
+# to every version as a microphone/ADC would. Without it the dry version has digital
+# silence, whose log-mel sits at log(FLT_EPS) = -15.9: an artefact no real recording
+# has, which dominated feature MSE/LSD (Kaldi dithers by default for the same reason).
+NOISE_FLOOR_LSB = 2.0
 DONE_NAME = ".simgrid.done"
-FORMAT_VERSION = 2  # bump when the output of a given (size, seed) changes
+FORMAT_VERSION = 3  # bump when the output of a given (size, seed) changes
 
 # per_spk: utterances per speaker; rooms: RIR pool size; babble_s: seconds of
 # speech synthesised per babble talker.
@@ -192,7 +197,8 @@ def _task_utts(seed: int, split: str, items: list[tuple[int, int, str]],
         else:
             versions |= {f"noisy_{SNR_TAGS[snr]}": v for snr, v in mixes.items()}
         for ver, sig in versions.items():
-            _write(base / ver / f"{uid}.wav", _to_int16(gain * sig))
+            floor = rng.standard_normal(n) * (NOISE_FLOOR_LSB / 32768.0)
+            _write(base / ver / f"{uid}.wav", _to_int16(gain * sig + floor))
         out.append(dict(utt=uid, split=split, spk=spk.spk_id, text=words, room=room,
                         noise=kind, snrs=snrs, pick=pick, gain_db=20 * np.log10(gain),
                         dur_s=n / FS))

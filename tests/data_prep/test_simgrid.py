@@ -192,3 +192,17 @@ def test_rir_t60_matches_target():
         t60 = pra.experimental.measure_rt60(h, rooms.FS, decay_db=30)
         assert abs(t60 / room.t60 - 1) < 0.1, (t60, room.t60)
         assert np.argmax(np.abs(h)) == 0 and abs(h[0] - 1) < 0.1
+
+
+def test_clean_has_a_recording_noise_floor(simgrid_quick):
+    """Leading silence of the dry version is a ~2 LSB noise floor, not digital
+    silence (whose log-mel would sit at log(FLT_EPS) and dominate feature MSE)."""
+    from data_prep.simgrid.simulate import NOISE_FLOOR_LSB
+
+    _, dirs = simgrid_quick
+    d = DataDir.load(dirs["test_clean"])
+    for utt in d.utts[:4]:
+        x, _ = sf.read(d.wav_scp[utt], dtype="int16")
+        lead = x[:1600].astype(float)  # first 0.1 s: before the speech starts
+        rms = np.sqrt(np.mean(lead**2))
+        assert 0.5 * NOISE_FLOOR_LSB < rms < 2 * NOISE_FLOOR_LSB, rms
