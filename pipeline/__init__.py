@@ -14,7 +14,7 @@ from pipeline.datadir import DataDir, DataDirError
 
 __all__ = [
     "DataDir", "DataDirError", "compute_fbank", "compute_mfcc", "fbank_to_mfcc",
-    "compute_features", "read_audio", "make_feats",
+    "compute_features", "read_audio", "make_feats", "FeatureEnhancer",
 ]  # fmt: skip
 
 _LAZY = {
@@ -24,6 +24,7 @@ _LAZY = {
     "compute_features": "pipeline.features",
     "read_audio": "pipeline.audio",
     "make_feats": "pipeline.make_feats",
+    "FeatureEnhancer": "pipeline.enhance.enhancer",
 }
 
 

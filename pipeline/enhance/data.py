@@ -1,0 +1,188 @@
+"""Parallel (corrupted, target) feature pairs in memory, and the distances between
+them.
+
+Inputs are read from a data dir: ``fbank`` from its ``feats.scp`` (must be 40-d
+log-mel, ``feats_type`` fbank), ``spectrogram`` computed from its ``wav.scp`` with
+:func:`pipeline.features.compute_log_spectrogram` (257-d log power, Han 2015), so no
+second feature dir has to be made. Targets always come from ``feats.scp`` (log-mel).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.datadir import DataDir, DataDirError
+
+logger = logging.getLogger(__name__)
+
+INPUT_KINDS = ("fbank", "spectrogram")
+# natural-log power -> dB: 10 log10(P) = (10 / ln 10) ln P
+DB_PER_NEPER = 10.0 / math.log(10.0)
+
+
+def _feats_type(d: DataDir) -> str | None:
+    f = d.path / "feats_type" if d.path is not None else None
+    return f.read_text().strip() if f is not None and f.is_file() else None
+
+
+def load_feats(path: str | Path, kind: str = "fbank") -> tuple[DataDir, dict]:
+    """Read every utterance of data dir ``path`` into memory.
+
+    Args:
+        kind: ``fbank`` (feats.scp, must be log-mel) or ``spectrogram`` (computed
+            from the audio).
+
+    Returns:
+        ``(datadir, {utt: (T, D) float32})``.
+    """
+    import kaldiio
+
+    d = DataDir.load(path)
+    if kind == "spectrogram":
+        from pipeline.audio import read_audio
+        from pipeline.features import compute_log_spectrogram
+
+        out = {}
+        for utt in d.utts:
+            entry, start, end = d.wav_entry(utt)
+            wav, sr = read_audio(entry, start=start, end=end)
+            out[utt] = compute_log_spectrogram(wav, sr)
+        return d, out
+    if kind != "fbank":
+        raise ValueError(f"unknown input kind {kind!r}; known: {INPUT_KINDS}")
+    if d.feats_scp is None:
+        raise DataDirError("no feats.scp: run 'python -m pipeline make-feats' first",
+                           path=Path(path) / "feats.scp")  # fmt: skip
+    ft = _feats_type(d)
+    if ft is not None and ft != "fbank":
+        raise DataDirError(f"features are '{ft}', the front-end needs log-mel 'fbank'",
+                           path=Path(path) / "feats_type")  # fmt: skip
+    missing = sorted(set(d.utt2spk) - set(d.feats_scp))
+    if missing:
+        raise DataDirError(f"{len(missing)} utterances have no features (first "
+                           f"{missing[0]})", path=Path(path) / "feats.scp")  # fmt: skip
+    feats = {u: np.array(kaldiio.load_mat(d.feats_scp[u]), dtype=np.float32)
+             for u in d.utts}  # fmt: skip
+    return d, feats
+
+
+@dataclass
+class ParallelSet:
+    """Aligned (input, target) utterances from one or more pairs of data dirs.
+
+    ``inputs[i]`` (T_i, D_in) and ``targets[i]`` (T_i, 40) are the same utterance;
+    ``groups[i]`` holds its ``cond`` / ``snr`` labels (from the input dir's
+    ``utt2cond`` / ``utt2snr``).
+    """
+
+    inputs: list = field(default_factory=list)
+    targets: list = field(default_factory=list)
+    utts: list = field(default_factory=list)
+    groups: list = field(default_factory=list)
+    sources: list = field(default_factory=list)
+
+    @property
+    def num_frames(self) -> int:
+        return int(sum(len(x) for x in self.inputs))
+
+    def add_pair(self, noisy_dir, clean_dir, input_kind: str = "fbank") -> None:
+        """Add every utterance of ``noisy_dir`` paired with the same utt-id in
+        ``clean_dir``.
+
+        Raises:
+            DataDirError: the utt-ids of the two dirs differ, or an utterance has a
+                different number of frames in each (both dirs named, with counts).
+        """
+        dn, xin = load_feats(noisy_dir, input_kind)
+        dc, ytg = load_feats(clean_dir, "fbank")
+        only_n = sorted(set(xin) - set(ytg))
+        only_c = sorted(set(ytg) - set(xin))
+        if only_n or only_c:
+            ex = (only_n or only_c)[0]
+            raise DataDirError(
+                f"not parallel: {len(xin)} utterances in {noisy_dir}, {len(ytg)} in "
+                f"{clean_dir}; {len(only_n)} only in the first, {len(only_c)} only "
+                f"in the second (e.g. '{ex}')", path=noisy_dir,
+            )  # fmt: skip
+        bad = [(u, len(xin[u]), len(ytg[u])) for u in xin if len(xin[u]) != len(ytg[u])]
+        if bad:
+            u, a, b = bad[0]
+            raise DataDirError(
+                f"frame counts differ for {len(bad)} of {len(xin)} utterances between "
+                f"{noisy_dir} and {clean_dir} (e.g. '{u}': {a} vs {b} frames)",
+                path=noisy_dir,
+            )  # fmt: skip
+        snr, cond = dn.utt2snr or {}, dn.utt2cond or {}
+        for u in dn.utts:
+            self.inputs.append(xin[u])
+            self.targets.append(ytg[u])
+            self.utts.append(u)
+            g = {}
+            if u in snr:
+                g["snr"] = f"{snr[u]:g}dB"
+            if u in cond:
+                g["cond"] = cond[u]
+            self.groups.append(g)
+            self.sources.append(str(noisy_dir))
+        logger.info("pairs %s -> %s: %d utterances, %d frames", noisy_dir, clean_dir,
+                    len(xin), sum(len(v) for v in xin.values()))  # fmt: skip
+
+
+def frame_errors(pred: np.ndarray, ref: np.ndarray) -> tuple[float, float, int]:
+    """Sums over frames of the squared error and of the LSD, and the frame count.
+
+    pred, ref: (T, 40) natural-log mel energies. Per frame t:
+    ``mse_t = mean_k (pred[t, k] - ref[t, k])^2`` and the log-spectral distance
+    ``lsd_t = sqrt(mean_k (10 / ln 10 * (pred[t, k] - ref[t, k]))^2)`` in dB (RMS over
+    mel bins of the log-mel difference in dB). Reported figures are the averages
+    of these over all frames of a set.
+    """
+    diff = np.asarray(pred, np.float64) - np.asarray(ref, np.float64)
+    msq = np.mean(diff * diff, axis=1)
+    return float(msq.sum()), float(np.sqrt(msq).sum() * DB_PER_NEPER), len(diff)
+
+
+def grouped_metrics(outputs: list, data: ParallelSet, by=("all", "snr", "cond")):
+    """Feature MSE and LSD (see :func:`frame_errors`) to the target, of the input
+    (``input_*``, only when it is log-mel) and of ``outputs``, per group.
+
+    Returns ``{group_name: {n_utts, n_frames, input_mse, input_lsd_db, enh_mse,
+    enh_lsd_db}}``; group names ``all``, ``snr=<x>dB``, ``cond=<c>``.
+    """
+    acc: dict[str, list] = {}
+    for i, out in enumerate(outputs):
+        tgt = data.targets[i]
+        keys = []
+        if "all" in by:
+            keys.append("all")
+        for k in ("snr", "cond"):
+            if k in by and k in data.groups[i]:
+                keys.append(f"{k}={data.groups[i][k]}")
+        e = frame_errors(out, tgt)
+        x = data.inputs[i]
+        ie = frame_errors(x, tgt) if x.shape[1] == tgt.shape[1] else None
+        for key in keys:
+            a = acc.setdefault(key, [0, 0, 0.0, 0.0, 0.0, 0.0, ie is not None])
+            a[0] += 1
+            a[1] += e[2]
+            a[2] += e[0]
+            a[3] += e[1]
+            if ie is not None:
+                a[4] += ie[0]
+                a[5] += ie[1]
+    res = {}
+    for key in sorted(acc, key=lambda k: (k != "all", k)):
+        n_utt, n, se, sl, ise, isl, has_in = acc[key]
+        r = {"n_utts": n_utt, "n_frames": n}
+        if has_in:
+            r["input_mse"] = round(ise / n, 5)
+            r["input_lsd_db"] = round(isl / n, 4)
+        r["enh_mse"] = round(se / n, 5)
+        r["enh_lsd_db"] = round(sl / n, 4)
+        res[key] = r
+    return res

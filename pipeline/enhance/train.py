@@ -1,0 +1,483 @@
+"""Training of feature-mapping front-ends on parallel data (MSE in the normalised
+target domain), with exact resume, dev evaluation, best-model keeping and early
+stopping.
+
+Layout of an experiment dir ``EXP``::
+
+    config.yaml        the training config (copied)
+    ckpt/last.pt       after every epoch: model, optimisers, schedule, history
+    model.pt           the best model so far (lowest dev loss): what
+                       :class:`pipeline.enhance.FeatureEnhancer` loads
+    metrics.json       dev metrics of the best model (+ later eval-enhancer runs)
+    train.done         written when training finished
+
+Each front-end brings a *training step* object (:data:`STEPS`, looked up by the
+``frontend`` name): it samples minibatches from the in-memory training set and
+does one optimisation step. A new front-end (e.g. a GAN with its own
+discriminator and optimisers) subclasses :class:`TrainStep`, overrides
+``modules`` / ``train_batch`` and registers with :func:`register_step`; the
+:class:`Trainer` loop, checkpoints and metrics are shared.
+
+Exact resume: the random state of epoch ``e`` is reseeded from ``(seed, e)`` at its
+start, and a checkpoint is written at its end, so a run interrupted anywhere and
+resumed gives the same weights as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from pipeline.enhance.data import ParallelSet, grouped_metrics
+from pipeline.enhance.models import FeatureMapper, build_model
+
+logger = logging.getLogger(__name__)
+
+MODEL_FILE = "model.pt"
+LAST_CKPT = "ckpt/last.pt"
+FORMAT_VERSION = 1
+
+TRAIN_DEFAULTS = {
+    "epochs": 10,
+    "frames_per_epoch": 0,  # 0 = every training frame once per epoch
+    "batch_size": 256,  # frames (dnn) or chunks (lstm)
+    "chunk_len": 100,  # frames per training chunk (sequence models)
+    "lr": 1e-3,
+    "weight_decay": 0.0,
+    "lr_decay": 0.5,  # multiply lr when the dev loss did not improve
+    "patience": 3,  # stop after this many epochs without improvement
+    "grad_clip": 5.0,
+}
+
+
+def _write_atomic(path: Path, obj) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+class NormalizedData:
+    """The training set normalised once, as contiguous float32 tensors.
+
+    ``x``: all input frames of all utterances, each utterance edge-padded by
+    ``pad`` frames (replicated), ``y``: targets (unpadded); ``x_start[i]`` and
+    ``y_start[i]`` index utterance i.
+    """
+
+    def __init__(self, data: ParallelSet, model: FeatureMapper, pad: int):
+        self.pad = pad
+        xs, ys, self.lens = [], [], []
+        with torch.no_grad():
+            for x, y in zip(data.inputs, data.targets):
+                xn = model.normalize_in(torch.from_numpy(x))
+                if pad:
+                    xn = torch.cat([xn[:1].expand(pad, -1), xn,
+                                    xn[-1:].expand(pad, -1)])  # fmt: skip
+                xs.append(xn)
+                ys.append(model.normalize_out(torch.from_numpy(y)))
+                self.lens.append(len(y))
+        self.lens = np.asarray(self.lens, dtype=np.int64)
+        self.x = torch.cat(xs).contiguous()
+        self.y = torch.cat(ys).contiguous()
+        self.y_start = np.concatenate([[0], np.cumsum(self.lens)[:-1]])
+        self.x_start = self.y_start + 2 * pad * np.arange(len(self.lens))
+
+
+class TrainStep:
+    """How one front-end is trained: minibatch sampling and one update.
+
+    Subclasses set ``pad`` (input frames of edge padding) and implement
+    :meth:`batches` and :meth:`loss`; a front-end with extra networks or losses
+    overrides :meth:`modules`, :meth:`make_optimizers` and :meth:`train_batch`.
+    """
+
+    pad = 0
+
+    def __init__(self, model: FeatureMapper, conf: dict):
+        self.model, self.conf = model, conf
+
+    @classmethod
+    def from_config(cls, model: FeatureMapper, conf: dict) -> TrainStep:
+        """Build from the whole config (a front-end with its own config section,
+        e.g. ``gan:``, reads it here); default: the ``training`` section."""
+        return cls(model, conf["training"])
+
+    def inference_model(self) -> FeatureMapper:
+        """The network evaluated on dev and saved as ``model.pt`` (a GAN: the EMA
+        generator)."""
+        return self.model
+
+    def begin_epoch(self, epoch: int) -> None:
+        """Called before the first batch of ``epoch`` (1-based)."""
+
+    def end_epoch(self, epoch: int) -> dict:
+        """Extra statistics of ``epoch`` for its ``history`` record."""
+        return {}
+
+    def modules(self) -> dict[str, nn.Module]:
+        """Every trainable network by name (checkpointed)."""
+        return {"model": self.model}
+
+    def make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"model": torch.optim.Adam(self.model.parameters(), lr=self.conf["lr"],
+                                          weight_decay=self.conf["weight_decay"])}  # fmt: skip
+
+    def batches(self, data: NormalizedData, gen: torch.Generator):
+        """Yield training minibatches for one epoch."""
+        raise NotImplementedError
+
+    def loss(self, batch) -> torch.Tensor:
+        raise NotImplementedError
+
+    def train_batch(self, batch, optimizers) -> dict[str, float] | None:
+        """One update; returns losses (``loss`` is averaged into ``train_loss``),
+        or None when the batch was skipped."""
+        opt = optimizers["model"]
+        opt.zero_grad(set_to_none=True)
+        loss = self.loss(batch)
+        loss.backward()
+        if self.conf["grad_clip"]:
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.conf["grad_clip"])
+        opt.step()
+        return {"loss": loss.item()}
+
+    def num_batches(self, data: NormalizedData) -> int:
+        n = self.conf["frames_per_epoch"] or int(data.lens.sum())
+        return max(1, n // self._frames_per_batch())
+
+    def _frames_per_batch(self) -> int:
+        return self.conf["batch_size"]
+
+
+class FrameStep(TrainStep):
+    """Minibatches of random frames with their context windows (``dnn``)."""
+
+    def __init__(self, model, conf):
+        super().__init__(model, conf)
+        self.pad = model.context
+        self.offsets = torch.arange(-model.context, model.context + 1)
+
+    def batches(self, data, gen):
+        # centre of every frame in the padded input array
+        if not hasattr(data, "_centres"):
+            data._centres = torch.from_numpy(np.concatenate(
+                [xs + self.pad + np.arange(n) for xs, n in zip(data.x_start, data.lens)]
+            ))  # fmt: skip
+        n_total = len(data._centres)
+        bs = self.conf["batch_size"]
+        for _ in range(self.num_batches(data)):
+            j = torch.randint(n_total, (bs,), generator=gen)
+            idx = data._centres[j]
+            xw = data.x[idx[:, None] + self.offsets].reshape(bs, -1)
+            yield xw, data.y[j]
+
+    def loss(self, batch):
+        xw, y = batch
+        return nn.functional.mse_loss(self.model.mlp(xw), y)
+
+
+class ChunkStep(TrainStep):
+    """Minibatches of fixed-length chunks of consecutive frames (``lstm``).
+
+    Chunks start anywhere in an utterance; utterances shorter than ``chunk_len``
+    are used whole, zero-padded at the end and masked out of the loss.
+    """
+
+    def _frames_per_batch(self):
+        return self.conf["batch_size"] * self.conf["chunk_len"]
+
+    def batches(self, data, gen):
+        L, bs = self.conf["chunk_len"], self.conf["batch_size"]
+        lens = torch.from_numpy(data.lens)
+        starts = torch.from_numpy(data.y_start)
+        ar = torch.arange(L)
+        n_utt = len(lens)
+        for _ in range(self.num_batches(data)):
+            u = torch.randint(n_utt, (bs,), generator=gen)
+            span = (lens[u] - L).clamp_min(0)
+            off = (torch.rand(bs, generator=gen) * (span + 1)).long().clamp_max(span)
+            pos = off[:, None] + ar
+            mask = pos < lens[u][:, None]
+            idx = starts[u][:, None] + pos.clamp_max(lens[u][:, None] - 1)
+            yield data.x[idx], data.y[idx], mask
+
+    def loss(self, batch):
+        x, y, mask = batch
+        z, _ = self.model.core(x)
+        err = ((z - y) ** 2).mean(-1)
+        return (err * mask).sum() / mask.sum()
+
+
+STEPS: dict[str, type] = {"dnn": FrameStep, "lstm": ChunkStep}
+
+
+def register_step(frontend: str, step_cls: type) -> None:
+    """Use ``step_cls`` (a :class:`TrainStep`) to train front-end ``frontend``."""
+    STEPS[frontend] = step_cls
+
+
+def load_config(path: str | Path, overrides: dict | None = None) -> dict:
+    """Read a HyperPyYAML training config and fill defaults.
+
+    Keys: ``frontend``, ``frontend_conf`` (model arguments), ``input_kind``
+    (fbank | spectrogram), ``output_kind`` (fbank | mfcc), ``target``
+    (clean | reverb), ``seed``, ``training`` (see :data:`TRAIN_DEFAULTS`).
+    """
+    from hyperpyyaml import load_hyperpyyaml
+
+    with open(path, encoding="utf-8") as f:
+        conf = dict(load_hyperpyyaml(f, overrides=overrides))
+    return normalize_config(conf)
+
+
+def normalize_config(conf: dict) -> dict:
+    conf = dict(conf)
+    conf.setdefault("input_kind", "fbank")
+    conf.setdefault("output_kind", "fbank")
+    conf.setdefault("target", "clean")
+    conf.setdefault("seed", 0)
+    conf["frontend_conf"] = dict(conf.get("frontend_conf") or {})
+    unknown = set(conf.get("training") or {}) - set(TRAIN_DEFAULTS)
+    if unknown:
+        raise ValueError(f"unknown training option(s) {sorted(unknown)}; known: "
+                         f"{sorted(TRAIN_DEFAULTS)}")  # fmt: skip
+    conf["training"] = {**TRAIN_DEFAULTS, **(conf.get("training") or {})}
+    checks = {"input_kind": ("fbank", "spectrogram"), "output_kind": ("fbank", "mfcc"),
+              "target": ("clean", "reverb")}  # fmt: skip
+    for key, allowed in checks.items():
+        if conf[key] not in allowed:
+            raise ValueError(f"{key} must be one of {allowed}, got {conf[key]!r}")
+    if "frontend" not in conf:
+        raise ValueError("config has no 'frontend' (e.g. frontend: dnn)")
+    return conf
+
+
+def model_payload(model: FeatureMapper, conf: dict, extra: dict | None = None) -> dict:
+    """What ``model.pt`` holds: enough to rebuild the model with no config file."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "frontend": conf["frontend"],
+        "frontend_conf": conf["frontend_conf"],
+        "in_dim": model.in_dim,
+        "out_dim": model.out_dim,
+        "input_kind": conf["input_kind"],
+        "output_kind": conf["output_kind"],
+        "target": conf["target"],
+        "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()},
+        **(extra or {}),
+    }
+
+
+@torch.no_grad()
+def predict(model: FeatureMapper, inputs: list) -> list:
+    """Raw (T, D) numpy inputs -> list of raw (T, 40) numpy outputs (eval mode)."""
+    was = model.training
+    model.eval()
+    out = [model(torch.from_numpy(x)[None])[0].numpy() for x in inputs]
+    model.train(was)
+    return out
+
+
+def norm_loss(outputs: list, data: ParallelSet, model: FeatureMapper) -> float:
+    """Mean squared error in the normalised target domain (the training loss)."""
+    std = model.out_std.numpy().astype(np.float64)
+    se = sum(float((((o - t) / std) ** 2).mean(1).sum())
+             for o, t in zip(outputs, data.targets))  # fmt: skip
+    return se / max(1, data.num_frames)
+
+
+class Trainer:
+    """Trains ``conf['frontend']`` on ``train`` with ``dev`` for selection.
+
+    Args:
+        conf: a config from :func:`load_config`.
+        exp_dir: experiment dir (created); an existing ``ckpt/last.pt`` is resumed.
+        device: torch device string.
+        progress: tqdm bar per epoch.
+    """
+
+    def __init__(self, conf: dict, exp_dir: str | Path, device: str = "cpu",
+                 progress: bool = True):  # fmt: skip
+        self.conf = normalize_config(conf)
+        self.tconf = self.conf["training"]
+        self.exp = Path(exp_dir)
+        self.device = torch.device(device)
+        self.progress = progress
+
+    def fit(self, train: ParallelSet, dev: ParallelSet) -> dict:
+        """Train to the epoch budget or early stop; returns ``metrics.json``."""
+        conf, tc = self.conf, self.tconf
+        if not train.inputs or not dev.inputs:
+            raise ValueError("empty training or dev set")
+        (self.exp / "ckpt").mkdir(parents=True, exist_ok=True)
+        seed = int(conf["seed"])
+        torch.manual_seed(seed)
+        in_dim, out_dim = train.inputs[0].shape[1], train.targets[0].shape[1]
+        model = build_model(conf["frontend"], in_dim, out_dim, conf["frontend_conf"])
+        allx = np.concatenate(train.inputs).astype(np.float64)
+        ally = np.concatenate(train.targets).astype(np.float64)
+        model.set_normalization(allx.mean(0), allx.std(0), ally.mean(0), ally.std(0))
+        del allx, ally
+        step = STEPS[conf["frontend"]].from_config(model, conf)
+        infer = step.inference_model()
+        data = NormalizedData(train, model, step.pad)
+        optimizers = step.make_optimizers()
+        state = {"epoch": 0, "best_loss": float("inf"), "best_epoch": 0, "bad": 0,
+                 "history": [], "lr": tc["lr"]}  # fmt: skip
+        last = self.exp / LAST_CKPT
+        if last.is_file():
+            ck = torch.load(last, map_location="cpu", weights_only=False)
+            for name, m in step.modules().items():
+                m.load_state_dict(ck["modules"][name])
+            for name, o in optimizers.items():
+                o.load_state_dict(ck["optimizers"][name])
+            state = ck["state"]
+            logger.info("resuming %s from epoch %d", self.exp, state["epoch"])
+        for m in step.modules().values():
+            m.to(self.device)
+        data.x, data.y = data.x.to(self.device), data.y.to(self.device)
+        if hasattr(step, "offsets"):
+            step.offsets = step.offsets.to(self.device)
+
+        t_start = time.time()
+        while state["epoch"] < tc["epochs"] and state["bad"] < tc["patience"]:
+            epoch = state["epoch"] + 1
+            torch.manual_seed(seed * 1000 + epoch)  # dropout etc.: exact resume
+            gen = torch.Generator().manual_seed(seed * 1000 + epoch)
+            for o in optimizers.values():
+                for g in o.param_groups:  # lr_scale: e.g. a GAN's discriminator
+                    g["lr"] = state["lr"] * g.get("lr_scale", 1.0)
+            for m in step.modules().values():
+                m.train()
+            step.begin_epoch(epoch)
+            t0 = time.time()
+            tot, n = 0.0, 0
+            bar = tqdm(step.batches(data, gen), total=step.num_batches(data),
+                       desc=f"{conf['frontend']} epoch {epoch}", unit="batch",
+                       disable=not self.progress, leave=False)  # fmt: skip
+            for batch in bar:
+                if self.device.type != "cpu":
+                    batch = tuple(b.to(self.device) for b in batch)
+                losses = step.train_batch(batch, optimizers)
+                if losses is None:
+                    continue
+                tot += losses["loss"]
+                n += 1
+                if n % 50 == 0:
+                    bar.set_postfix(loss=f"{tot / n:.4f}")
+            infer.to("cpu")
+            dev_out = predict(infer, dev.inputs)
+            infer.to(self.device)
+            dev_loss = norm_loss(dev_out, dev, infer)
+            rec = {"epoch": epoch, "train_loss": round(tot / max(n, 1), 5),
+                   "dev_loss": round(dev_loss, 5), "lr": state["lr"],
+                   "seconds": round(time.time() - t0, 1),
+                   **step.end_epoch(epoch)}  # fmt: skip
+            state["history"].append(rec)
+            logger.info("%s epoch %d: train %.4f dev %.4f (lr %.2g, %.1f s)",
+                        conf["frontend"], epoch, rec["train_loss"], dev_loss,
+                        state["lr"], rec["seconds"])  # fmt: skip
+            if dev_loss < state["best_loss"]:
+                state.update(best_loss=dev_loss, best_epoch=epoch, bad=0)
+                infer.to("cpu")
+                _write_atomic(self.exp / MODEL_FILE, model_payload(
+                    infer, conf, {"epoch": epoch, "dev_loss": dev_loss}))  # fmt: skip
+                infer.to(self.device)
+            else:
+                state["bad"] += 1
+                state["lr"] *= tc["lr_decay"]
+            state["epoch"] = epoch
+            _write_atomic(last, {
+                "modules": {k: {n: v.detach().cpu().clone()
+                                for n, v in m.state_dict().items()}
+                            for k, m in step.modules().items()},
+                "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
+                "state": state,
+            })  # fmt: skip
+
+        # dev metrics of the best model
+        best = torch.load(self.exp / MODEL_FILE, map_location="cpu", weights_only=False)
+        model = infer.to("cpu")
+        model.load_state_dict(best["state_dict"])
+        metrics = {
+            "frontend": conf["frontend"],
+            "target": conf["target"],
+            "input_kind": conf["input_kind"],
+            "best_epoch": state["best_epoch"],
+            "train_frames": train.num_frames,
+            "train_seconds_this_run": round(time.time() - t_start, 1),
+            "history": state["history"],
+            "dev": grouped_metrics(predict(model, dev.inputs), dev),
+        }
+        update_metrics(self.exp, metrics)
+        (self.exp / "train.done").write_text("done\n")
+        return metrics
+
+
+def update_metrics(exp: Path, new: dict, eval_name: str | None = None) -> dict:
+    """Merge into ``exp/metrics.json`` (written atomically): top-level keys from a
+    training run, or ``eval[eval_name]`` from an evaluation."""
+    path = Path(exp) / "metrics.json"
+    cur = json.loads(path.read_text()) if path.is_file() else {}
+    if eval_name is None:
+        evals = cur.get("eval", {})
+        cur = {**new, "eval": evals}
+    else:
+        cur.setdefault("eval", {})[eval_name] = new
+    tmp = path.with_name(".metrics.json.tmp")
+    tmp.write_text(json.dumps(cur, indent=1) + "\n")
+    os.replace(tmp, path)
+    return cur
+
+
+def train_enhancer(config, noisy, clean, dev_noisy, dev_clean, exp_dir,
+                   device="cpu", seed=None, progress=True) -> dict:  # fmt: skip
+    """Load parallel data and train (the ``train-enhancer`` verb).
+
+    Args:
+        config: path of a HyperPyYAML config, or a dict.
+        noisy, clean: lists of data dirs; ``noisy[i]`` pairs with ``clean[i]``
+            (one clean dir is paired with every noisy dir, MCT style).
+        dev_noisy, dev_clean: the same for the dev set.
+        seed: overrides the config's seed.
+    """
+    conf = load_config(config) if not isinstance(config, dict) else dict(config)
+    conf = normalize_config(conf)
+    if seed is not None:
+        conf["seed"] = int(seed)
+    exp = Path(exp_dir)
+    exp.mkdir(parents=True, exist_ok=True)
+    if not isinstance(config, dict):
+        shutil.copyfile(config, exp / "config.yaml")
+    train = pairs(noisy, clean, conf["input_kind"])
+    dev = pairs(dev_noisy, dev_clean, conf["input_kind"])
+    logger.info("train: %d utterances, %d frames; dev: %d utterances",
+                len(train.utts), train.num_frames, len(dev.utts))  # fmt: skip
+    return Trainer(conf, exp, device=device, progress=progress).fit(train, dev)
+
+
+def pairs(noisy, clean, input_kind="fbank") -> ParallelSet:
+    """A :class:`ParallelSet` from matching lists of dirs (``clean`` may be one)."""
+    noisy, clean = list(noisy), list(clean)
+    if len(clean) == 1:
+        clean = clean * len(noisy)
+    if len(clean) != len(noisy):
+        raise ValueError(f"{len(noisy)} noisy dirs but {len(clean)} clean dirs: give "
+                         "one clean dir, or one per noisy dir")  # fmt: skip
+    s = ParallelSet()
+    for n, c in zip(noisy, clean):
+        s.add_pair(n, c, input_kind)
+    return s
+
+
+# front-ends in their own modules register their model and training step on import
+from pipeline.enhance import gan as _gan  # noqa: E402,F401

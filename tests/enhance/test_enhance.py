@@ -1,0 +1,203 @@
+"""Front-end models, training, resume, streaming and the enhance CLI on tiny
+synthetic parallel data (see conftest.py)."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+from pipeline.datadir import DataDir, DataDirError
+from pipeline.enhance.data import ParallelSet, frame_errors
+from pipeline.enhance.enhancer import EnhancerError, FeatureEnhancer
+from pipeline.enhance.models import build_model
+from pipeline.enhance.train import pairs, train_enhancer
+from tests.enhance.conftest import DNN_CONF, LSTM_CONF, write_parallel
+
+torch.set_num_threads(1)
+
+
+def _train(parallel, exp, conf):
+    tn, tc, dn, dc = parallel
+    return train_enhancer(conf, [tn], [tc], [dn], [dc], exp, progress=False)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """dnn and lstm models trained once for the module."""
+    root = tmp_path_factory.mktemp("enh")
+    tn, tc = write_parallel(root / "train", seed=0)
+    dn, dc = write_parallel(root / "dev", n_spk=1, n_utt=4, seed=1)
+    out = {}
+    for conf in (DNN_CONF, LSTM_CONF):
+        exp = root / conf["frontend"]
+        out[conf["frontend"]] = (exp, _train((tn, tc, dn, dc), exp, conf))
+    return out, (tn, tc, dn, dc)
+
+
+@pytest.mark.parametrize("frontend", ["dnn", "lstm"])
+def test_training_beats_identity(trained, frontend):
+    models, _ = trained
+    exp, m = models[frontend]
+    dev = m["dev"]["all"]
+    assert dev["enh_mse"] < 0.7 * dev["input_mse"]
+    assert dev["enh_lsd_db"] < dev["input_lsd_db"]
+    assert "snr=-6dB" in m["dev"] and (exp / "metrics.json").is_file()
+    assert len(m["history"]) == 3
+
+
+@pytest.mark.parametrize("frontend", ["dnn", "lstm"])
+def test_shapes_and_denormalization(trained, frontend):
+    models, (tn, tc, dn, dc) = trained
+    enh = FeatureEnhancer.load(models[frontend][0])
+    data = pairs([dn], [dc])
+    x = data.inputs[0]
+    y = enh.enhance(x)
+    assert isinstance(y, np.ndarray) and y.shape == (len(x), 40)
+    yt = enh.enhance(torch.from_numpy(x))
+    assert isinstance(yt, torch.Tensor) and torch.allclose(yt, torch.from_numpy(y))
+    # output is in the raw log-mel domain: mean close to the clean targets', not 0
+    allc = np.concatenate(data.targets)
+    ally = np.concatenate([enh.enhance(v) for v in data.inputs])
+    assert abs(ally.mean() - allc.mean()) < 0.3 * allc.std()
+    assert abs(ally.mean()) > 0.5
+    assert enh.enhance(x, kind="mfcc").shape == (len(x), 13)
+    b = enh.enhance_batch(data.inputs)
+    for v, o in zip(data.inputs, b):
+        np.testing.assert_allclose(o, enh.enhance(v), atol=1e-4)
+
+
+def test_dim_mismatch_is_clear(trained):
+    enh = FeatureEnhancer.load(trained[0]["dnn"][0])
+    with pytest.raises(EnhancerError, match="dim 13.*expects 40"):
+        enh.enhance(np.zeros((20, 13), np.float32))
+
+
+@pytest.mark.parametrize("frontend", ["dnn", "lstm"])
+def test_stream_equals_offline(trained, frontend):
+    models, (_, _, dn, dc) = trained
+    enh = FeatureEnhancer.load(models[frontend][0])
+    x = pairs([dn], [dc]).inputs[1]
+    ref = enh.enhance(x)
+    for chunk in (1, 7, 10, 500):
+        s = enh.stream()
+        outs = [s.push(x[i:i + chunk]) for i in range(0, len(x), chunk)]
+        outs.append(s.flush())
+        got = np.concatenate(outs)
+        assert got.shape == ref.shape
+        np.testing.assert_allclose(got, ref, atol=1e-4)
+    if frontend == "lstm":  # causal: frames come out as they go in
+        s = enh.stream()
+        assert len(s.push(x[:10])) == 10
+
+
+def test_blstm_cannot_stream():
+    m = build_model("lstm", 40, 40, {"hidden": 8, "layers": 1, "bidirectional": True})
+    enh = FeatureEnhancer(m, {"frontend": "lstm"})
+    with pytest.raises(EnhancerError, match="bidirectional"):
+        enh.stream()
+
+
+def test_batchnorm_folding():
+    torch.manual_seed(0)
+    m = build_model("dnn", 40, 40, {"context": 2, "hidden": [32, 16],
+                                    "batchnorm": True, "dropout": 0.0})  # fmt: skip
+    for mod in m.modules():  # non-trivial running stats and affine params
+        if isinstance(mod, torch.nn.BatchNorm1d):
+            mod.running_mean.uniform_(-1, 1)
+            mod.running_var.uniform_(0.5, 2)
+            mod.weight.data.uniform_(0.5, 1.5)
+            mod.bias.data.uniform_(-0.5, 0.5)
+    m.eval()
+    x = torch.randn(1, 50, 40)
+    with torch.no_grad():
+        ref = m(x)
+        folded = copy.deepcopy(m).fold_batchnorm()
+        assert not any(isinstance(k, torch.nn.BatchNorm1d) for k in folded.modules())
+        torch.testing.assert_close(folded(x), ref, atol=1e-5, rtol=1e-5)
+
+
+def test_resume_is_exact(parallel, tmp_path):
+    conf = dict(DNN_CONF, training=dict(DNN_CONF["training"], epochs=3))
+    _train(parallel, tmp_path / "full", conf)
+    # interrupted after epoch 1, then resumed to 3
+    _train(parallel, tmp_path / "part", dict(conf, training=dict(conf["training"], epochs=1)))  # noqa: E501
+    _train(parallel, tmp_path / "part", conf)
+    a = torch.load(tmp_path / "full" / "ckpt" / "last.pt", weights_only=False)
+    b = torch.load(tmp_path / "part" / "ckpt" / "last.pt", weights_only=False)
+    for k, v in a["modules"]["model"].items():
+        assert torch.equal(v, b["modules"]["model"][k]), k
+    assert [h["dev_loss"] for h in a["state"]["history"]] == \
+        [h["dev_loss"] for h in b["state"]["history"]]
+
+
+def test_mismatched_ids_and_frames(tmp_path):
+    n1, _ = write_parallel(tmp_path / "a", n_utt=4, seed=0)
+    _, c2 = write_parallel(tmp_path / "b", n_utt=3, seed=0)
+    with pytest.raises(DataDirError, match=r"not parallel: 8 utterances in .*a/noisy, "
+                       r"6 in .*b/clean"):  # fmt: skip
+        ParallelSet().add_pair(n1, c2)
+    _, c3 = write_parallel(tmp_path / "c", n_utt=4, seed=5)
+    with pytest.raises(DataDirError, match="frame counts differ"):
+        ParallelSet().add_pair(n1, c3)
+
+
+def test_lsd_definition():
+    a = np.zeros((3, 40))
+    b = np.full((3, 40), np.log(10.0))  # 10 dB everywhere
+    se, lsd, n = frame_errors(b, a)
+    assert n == 3 and np.isclose(lsd / n, 10.0) and np.isclose(se / n, np.log(10) ** 2)
+
+
+def test_enhance_cli_writes_valid_datadir(trained, tmp_path):
+    from pipeline.__main__ import main
+
+    models, (_, _, dn, dc) = trained
+    out = tmp_path / "enh"
+    assert main(["enhance", "--model", str(models["dnn"][0]), str(dn), str(out),
+                 "--no-progress"]) == 0  # fmt: skip
+    d = DataDir.load(out).validate()
+    assert (out / "feats_type").read_text().strip() == "fbank"
+    assert (out / "cmvn_global.ark").is_file() and d.utt2snr is not None
+    arks = set((out / "data").iterdir())
+    # complete: skipped; --force: rewritten, old arks removed
+    assert main(["enhance", "--model", str(models["dnn"][0]), str(dn), str(out)]) == 0
+    assert set((out / "data").iterdir()) == arks
+    assert main(["enhance", "--model", str(models["dnn"][0]), str(dn), str(out),
+                 "--force", "--kind", "mfcc"]) == 0  # fmt: skip
+    DataDir.load(out).validate()
+    assert len(list((out / "data").iterdir())) == 2
+    assert (out / "feats_type").read_text().strip() == "mfcc"
+    from pipeline import FeatureEnhancer as FE
+
+    assert FE is FeatureEnhancer
+    # eval-enhancer appends to metrics.json
+    assert main(["eval-enhancer", "--model", str(models["lstm"][0]), "--noisy", str(dn),
+                 "--clean", str(dc), "--name", "devset"]) == 0  # fmt: skip
+    import json
+
+    m = json.loads((models["lstm"][0] / "metrics.json").read_text())
+    assert "devset" in m["eval"] and "dev" in m
+
+
+@pytest.mark.parametrize("frontend", ["dnn", "lstm"])
+def test_train_cli_with_quick_config(parallel, tmp_path, frontend):
+    from pathlib import Path
+
+    from pipeline.__main__ import main
+
+    tn, tc, dn, dc = parallel
+    conf = Path(__file__).parents[2] / f"recipes/simgrid/conf/enhance_{frontend}_quick.yaml"  # noqa: E501
+    exp = tmp_path / "exp"
+    args = ["train-enhancer", "--config", str(conf), "--noisy", f"{tn},{tn}",
+            "--clean", str(tc), "--dev-noisy", str(dn), "--dev-clean", str(dc),
+            "--out", str(exp), "--no-progress", "--threads", "1"]  # fmt: skip
+    assert main(args) == 0
+    assert (exp / "model.pt").is_file() and (exp / "config.yaml").is_file()
+    assert FeatureEnhancer.load(exp).enhance(np.zeros((5, 40), np.float32)).shape == (5, 40)  # noqa: E501
+    # target reverb without --reverb dirs: usage error
+    rev = tmp_path / "rev.yaml"
+    rev.write_text(conf.read_text().replace("target: clean", "target: reverb"))
+    assert main(args[:2] + [str(rev)] + args[3:]) == 2
