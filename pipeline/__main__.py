@@ -79,6 +79,19 @@ def cmd_split(a) -> int:
     return 0
 
 
+def cmd_copy(a) -> int:
+    d = DataDir.load(a.in_dir).validate(check_files=False, check_feats=False)
+    n, sfx = a.strip_utt_suffix, a.utt_suffix
+
+    def rename(utt: str) -> str:
+        return (utt[:-n] if n else utt) + sfx
+
+    out = d.map_utts(rename)
+    out.save(a.out_dir)
+    print(f"{a.out_dir}: {len(out)} utterances (e.g. {d.utts[0]} -> {rename(d.utts[0])})")
+    return 0
+
+
 def cmd_combine(a) -> int:
     dirs = [DataDir.load(p).validate(check_files=False, check_feats=False)
             for p in a.in_dirs]  # fmt: skip
@@ -146,6 +159,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--per-utt", action="store_true",
                    help="split by utterance (DIR/splitNutt), speakers may span parts")  # fmt: skip
     s.set_defaults(func=cmd_split)
+
+    s = sub.add_parser("copy-data-dir",
+                       help="copy a data dir, optionally renaming utterances")  # fmt: skip
+    s.add_argument("in_dir")
+    s.add_argument("out_dir")
+    s.add_argument("--utt-suffix", default="", help="append to every utt-id")
+    s.add_argument("--strip-utt-suffix", type=int, default=0, metavar="N",
+                   help="drop the last N characters of every utt-id first (e.g. the "
+                        "CHiME-2 Track 2 condition digit, to pair noisy with reverb)")  # fmt: skip
+    s.set_defaults(func=cmd_copy)
 
     s = sub.add_parser("combine-data-dirs", help="union of data dirs")
     s.add_argument("out_dir")

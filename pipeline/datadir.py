@@ -593,6 +593,30 @@ class DataDir:
         ]
         return [self.subset(utts=p) for p in parts]
 
+    def map_utts(self, fn) -> DataDir:
+        """A copy with every utterance id replaced by ``fn(utt)`` (and, without
+        segments, every recording id too). Speakers are kept, so ``fn`` must keep
+        the speaker prefix. Two utterances mapped to one id is an error. Kaldi's
+        ``copy_data_dir.sh --utt-suffix`` is ``d.map_utts(lambda u: u + sfx)``."""
+        new = {u: fn(u) for u in self.utt2spk}
+        if len(set(new.values())) != len(new):
+            seen: dict[str, str] = {}
+            for u, n in sorted(new.items()):
+                if n in seen:
+                    raise DataDirError(
+                        f"renaming maps '{seen[n]}' and '{u}' to the same id '{n}'",
+                        path=self.path,
+                    )
+                seen[n] = u
+        has_seg = self._table("segments") is not None
+        out = DataDir(channel=self.channel)
+        for name, table in self.tables.items():
+            if name == "cmvn.scp" or (name == "wav.scp" and has_seg):
+                out.tables[name] = dict(table)
+            else:
+                out.tables[name] = {new.get(k, k): v for k, v in table.items()}
+        return out
+
     @classmethod
     def combine(cls, dirs: list[DataDir], utt_suffixes: list[str] | None = None) -> DataDir:  # noqa: E501
         """Union of data dirs (Kaldi's ``combine_data.sh``).

@@ -190,3 +190,23 @@ def test_lhotse_imports_our_data_dir(datadir):
     assert len(sups) == 6
     assert {s.speaker for s in sups} == {"spk01", "spk02"}
     assert np.isclose(recs["spk01_u001"].duration, 0.4)
+
+
+def test_map_utts_and_copy_cli(tmp_path):
+    path = make_datadir(tmp_path, n_spk=2, n_utt=2)
+    d = DataDir.load(path)
+
+    def copy(src, dst, *opts):
+        r = subprocess.run([sys.executable, "-m", "pipeline", "copy-data-dir",
+                            str(src), str(dst), *opts], capture_output=True, text=True)  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        return DataDir.load(dst).validate()
+
+    # a CHiME-2 Track 2 style condition digit, then stripped again to pair dirs
+    c7 = copy(path, tmp_path / "c7", "--utt-suffix", "7")
+    assert c7.utts == [u + "7" for u in d.utts]
+    assert c7.text["spk01_u0017"] == d.text["spk01_u001"]
+    back = copy(tmp_path / "c7", tmp_path / "back", "--strip-utt-suffix", "1")
+    assert back.utts == d.utts and back.wav_scp == d.wav_scp
+    with pytest.raises(DataDirError, match="same id"):
+        d.map_utts(lambda u: u[:5])
