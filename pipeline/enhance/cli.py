@@ -27,7 +27,7 @@ def cmd_train(a) -> int:
 
     torch.set_num_threads(a.threads) if a.threads else None
     try:
-        conf = load_config(a.config)
+        conf = load_config(a.config, overrides=a.overrides)
     except (ValueError, OSError) as e:
         return _fail(e, 2)
     reverb = conf["target"] == "reverb"
@@ -113,6 +113,9 @@ def register(sub) -> None:
         "the targets instead. Resumes from EXP/ckpt/last.pt.",
     )  # fmt: skip
     s.add_argument("--config", required=True, help="HyperPyYAML config")
+    s.add_argument("--overrides", default=None, metavar="YAML",
+                   help="config overrides as YAML, e.g. 'target: reverb' or "
+                        "'{training: {epochs: 2}}'")  # fmt: skip
     for opt in ("noisy", "clean", "reverb", "dev-noisy", "dev-clean", "dev-reverb"):
         s.add_argument(f"--{opt}", action="append", metavar="DIR",
                        required=opt in ("noisy", "dev-noisy"))  # fmt: skip

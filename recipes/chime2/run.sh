@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# CHiME-2 reproduction on the real corpora (you need them; nothing is downloaded).
+#   Track 1 (GRID, small vocabulary):  ./run.sh --track 1 --chime2-root /path/CHiME2
+#   Track 2 (WSJ0-5k, medium vocab.):   ./run.sh --track 2 --chime2-root /path/CHiME2 \
+#                                                --wsj0-root /path/WSJ0
+# Everything is written under recipes/chime2/{data,exp}_track<N>.
+#
+# Stages (as recipes/simgrid/run.sh, with corpus preparation instead of simulation):
+#   0  prepare data dirs (data_prep chime2-grid / chime2-wsj0) -> data_track<N>/
+#   1  features: 40-d log-mel fbank + CMVN
+#   2  front-ends: Track 1 (noisy + reverb -> clean); Track 2 has no dry audio, so
+#      noisy -> reverberated ('target: reverb', as ESPnet's chime2 recipe does)
+#   3  enhance train/dev/test through each front-end -> data_track<N>/enh_<fe>/<set>
+#   4  acoustic models: clean (Track 1 only), mct, mct_<fe>
+#   5  decode every AM x front-end x test set -> exp_track<N>/<am>/decode_<fe>_<set>/
+#   6  score and report (Track 1: keyword accuracy per SNR; Track 2: WER per SNR)
+set -euo pipefail
+cd "$(dirname "$0")"
+. ../utils/path.sh
+. ../utils/log.sh
+
+stage=0
+stop_stage=100
+track=1
+chime2_root=""
+wsj0_root=""
+channel=left       # left | right | mean (CHiME-2 audio is binaural)
+device=cpu
+nj=2
+frontends="dnn lstm gan"
+force=false
+seed=0
+enh_conf=../simgrid/conf   # front-end configs (enhance_<fe>.yaml)
+am_conf=../simgrid/conf/am_default.yaml
+
+help_message="Usage: $0 --track 1|2 --chime2-root DIR [--wsj0-root DIR] [options]
+  --track 1|2          CHiME-2 Track 1 (GRID) or Track 2 (WSJ0-5k) (default $track)
+  --chime2-root DIR    holds data/chime2-grid/ (Track 1) or data/chime2-wsj0/ (Track 2)
+  --wsj0-root DIR      WSJ0 with its *.dot transcripts (Track 2)
+  --channel C          left | right | mean of the binaural audio (default $channel)
+  --stage N --stop-stage M --device cpu|cuda --nj N --force true --seed N
+  --frontends LIST     (default \"$frontends\")
+  --enh-conf DIR       front-end configs enhance_<fe>.yaml (default $enh_conf)
+  --am-conf FILE       acoustic model config (default $am_conf; the GRID-sized
+                       default is small for WSJ0-5k: give a larger one for Track 2)"
+. ../utils/parse_options.sh
+
+if [ $# -ne 0 ]; then echo "$0: unexpected argument '$1' (see --help)" >&2; exit 2; fi
+case "$track" in 1|2) ;; *) echo "$0: --track must be 1 or 2" >&2; exit 2 ;; esac
+if [ "$stage" -le 0 ] && [ -z "$chime2_root" ]; then
+  echo "$0: --chime2-root is required (see --help)" >&2; exit 2
+fi
+if [ "$stage" -le 0 ] && [ "$track" = 2 ] && [ -z "$wsj0_root" ]; then
+  echo "$0: Track 2 needs --wsj0-root (transcripts)" >&2; exit 2
+fi
+
+data=data_track$track
+exp=exp_track$track
+forceflag=""
+$force && forceflag="--force"
+snrs="m6dB m3dB 0dB 3dB 6dB 9dB"
+if [ "$track" = 1 ]; then
+  train=train_grid; dev=devel_grid; test=test_grid
+  train_sets="${train}_clean ${train}_reverb ${train}_noisy"
+  ams="clean mct"
+  test_sets="${test}_clean"
+else
+  train=train_si84; dev=dev_dt_05; test=test_eval92_5k
+  train_sets="${train}_reverb ${train}_noisy"
+  ams="mct"
+  test_sets=""
+fi
+for s in $snrs; do test_sets="$test_sets ${test}_noisy_$s"; done
+mkdir -p "$data" "$exp/log"
+all_sets() { ls -d "$data/${train}"_* "$data/${dev}"_* "$data/${test}"_* 2>/dev/null; }
+
+run_step() {  # run_step LOG CMD...: as in recipes/simgrid/run.sh
+  local logf=$1; shift
+  mkdir -p "$(dirname "$logf")"
+  if ! "$@" > "$logf" 2>&1; then
+    tail -n 20 "$logf" >&2
+    log "FAILED: $* (log: $(pwd)/$logf)"
+    exit 1
+  fi
+}
+
+if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
+  log "Stage 0: prepare CHiME-2 Track $track data dirs: $chime2_root -> $data/"
+  if [ "$track" = 1 ]; then
+    run_step "$exp/log/prepare.log" python -m data_prep chime2-grid "$chime2_root" \
+      "$data" --channel "$channel"
+  else
+    run_step "$exp/log/prepare.log" python -m data_prep chime2-wsj0 "$chime2_root" \
+      "$wsj0_root" "$data" --channel "$channel"
+  fi
+  run_step "$exp/log/validate.log" python -m pipeline validate-data-dir --no-feats $(all_sets)
+fi
+
+if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
+  log "Stage 1: fbank + CMVN ($channel channel): $data/*/wav.scp -> feats.scp, cmvn.scp"
+  run_step "$exp/make_feats/log/make_feats.log" python -m pipeline make-feats \
+    --kind fbank --nj "$nj" --no-progress $forceflag $(all_sets)
+fi
+
+if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
+  if [ "$track" = 1 ]; then
+    log "Stage 2: front-ends: ${train}_{noisy,reverb} -> ${train}_clean => $exp/enhance/<fe>"
+    targets="--clean $data/${train}_clean --dev-clean $data/${dev}_clean"
+    inputs="--noisy $data/${train}_noisy,$data/${train}_reverb"
+    inputs="$inputs --dev-noisy $data/${dev}_noisy_0dB,$data/${dev}_reverb"
+    overrides="target: clean"
+  else
+    log "Stage 2: front-ends: ${train}_noisy -> ${train}_reverb (target: reverb) => $exp/enhance/<fe>"
+    # Kaldi's Track 2 utt-ids end in a condition digit: strip it to pair the dirs
+    for s in ${train}_noisy ${train}_reverb ${dev}_noisy_0dB ${dev}_reverb; do
+      run_step "$exp/log/pair_$s.log" python -m pipeline copy-data-dir \
+        "$data/$s" "$data/paired/$s" --strip-utt-suffix 1
+    done
+    inputs="--noisy $data/paired/${train}_noisy --dev-noisy $data/paired/${dev}_noisy_0dB"
+    targets="--reverb $data/paired/${train}_reverb --dev-reverb $data/paired/${dev}_reverb"
+    overrides="target: reverb"
+  fi
+  for fe in $frontends; do
+    if $force; then rm -rf "$exp/enhance/$fe"; fi
+    [ -f "$exp/enhance/$fe/train.done" ] && continue
+    run_step "$exp/enhance/$fe/log/train.log" python -m pipeline train-enhancer \
+      --config "$enh_conf/enhance_$fe.yaml" --overrides "$overrides" $inputs $targets \
+      --out "$exp/enhance/$fe" --device "$device" --seed "$seed" --threads "$nj" \
+      --no-progress
+  done
+fi
+
+if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
+  log "Stage 3: enhance: $data/<set> -> $data/enh_<fe>/<set> for $frontends"
+  for fe in $frontends; do
+    pairs=""
+    for s in $train_sets ${dev}_noisy_0dB $test_sets; do
+      pairs="$pairs $data/$s $data/enh_$fe/$s"
+    done
+    run_step "$exp/enhance/$fe/log/enhance.log" python -m pipeline enhance \
+      --model "$exp/enhance/$fe" --nj "$nj" --device "$device" --no-progress $forceflag $pairs
+  done
+fi
+
+if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
+  log "Stage 4: acoustic models: $ams$(for fe in $frontends; do printf ' mct_%s' "$fe"; done) -> $exp/<am>"
+  train_am() {  # train_am AM TRAIN_DIRS DEV_DIR
+    if $force; then rm -rf "$exp/$1"; fi
+    run_step "$exp/$1/log/train.log" python -m pipeline train-am --config "$am_conf" \
+      --train "$2" --dev "$3" --out "$exp/$1" --device "$device" --seed "$seed"
+  }
+  if [ "$track" = 1 ]; then
+    train_am clean "$data/${train}_clean" "$data/${dev}_clean"
+  fi
+  mct=""; for s in $train_sets; do mct="$mct,$data/$s"; done
+  train_am mct "${mct#,}" "$data/${dev}_noisy_0dB"
+  for fe in $frontends; do
+    mct=""; for s in $train_sets; do mct="$mct,$data/enh_$fe/$s"; done
+    train_am "mct_$fe" "${mct#,}" "$data/enh_$fe/${dev}_noisy_0dB"
+  done
+fi
+
+if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
+  log "Stage 5: decode: AM x front-end x {$test_sets} -> $exp/<am>/decode_<fe>_<set>"
+  grammar=none; [ "$track" = 1 ] && grammar=grid
+  decode_all() {  # decode_all AM FRONTEND
+    local src=$data pairs=""
+    [ "$2" = none ] || src="$data/enh_$2"
+    for s in $test_sets; do pairs="$pairs $src/$s $exp/$1/decode_$2_$s"; done
+    run_step "$exp/$1/log/decode_$2.log" python -m pipeline decode --am "$exp/$1" \
+      --grammar "$grammar" --device "$device" $forceflag $pairs
+  }
+  for am in $ams; do
+    decode_all "$am" none
+    for fe in $frontends; do decode_all "$am" "$fe"; done
+  done
+  for fe in $frontends; do decode_all "mct_$fe" "$fe"; done
+fi
+
+if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
+  log "Stage 6: score and report -> $exp/results.json, $exp/report.md, $exp/wer_vs_snr.png"
+  run_step "$exp/log/score.log" python -m pipeline score "$exp"
+  run_step "$exp/log/report.log" python -m pipeline report "$exp"
+  log "Report: $(pwd)/$exp/report.md"
+fi
+
+log "Done (stages $stage..$stop_stage)."
