@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # Default recipe on the simulated CHiME-2 Track 1-style corpus (simgrid).
-# Everything is written under recipes/simgrid/{data,exp}.
+# Everything is written under recipes/simgrid/{data,exp} (wavs under corpus/).
 #
 # Stages:
 #   0  simulate the corpus: TTS + rooms + noise -> data/{train,dev,test}_{clean,reverb,noisy},
-#      data/{dev,test}_noisy_{m6dB,m3dB,0dB,3dB,6dB,9dB} (wavs under corpus/)
-#   1  features: Kaldi-compatible $feat_kind + CMVN stats for every data dir -> data/*/feats.scp
-# (front-end training, enhancement, acoustic models, decoding and scoring come next)
+#      data/{dev,test}_noisy_{m6dB,m3dB,0dB,3dB,6dB,9dB}
+#   1  features: 40-d log-mel fbank + CMVN stats -> data/*/feats.scp, cmvn.scp
+#   2  front-ends: train each of $frontends on (train_noisy + train_reverb -> train_clean)
+#      -> exp/enhance/<fe>/ (+ test MSE/LSD in its metrics.json)
+#   3  enhance: every train/dev/test set through each front-end -> data/enh_<fe>/<set>
+#   4  acoustic models: clean, mct, mct_<fe> -> exp/<am>/
+#   5  decode every AM x front-end x test set -> exp/<am>/decode_<fe>_<set>/{hyp,ref,wer}
+#   6  score and report -> exp/results.json, exp/report.md, exp/wer_vs_snr.png
 set -euo pipefail
 cd "$(dirname "$0")"
 . ../utils/path.sh
@@ -20,7 +25,6 @@ nj=2               # parallel jobs
 frontends="dnn lstm gan"
 force=false        # true: redo stages whose outputs are complete
 seed=0
-feat_kind=fbank    # fbank | mfcc | mfcc_hires
 
 help_message="Usage: $0 [options]
   --stage N          first stage to run (default $stage)
@@ -31,21 +35,28 @@ help_message="Usage: $0 [options]
   --frontends LIST   front-ends to train/evaluate (default \"$frontends\")
   --force true       redo finished stages (default $force)
   --seed N           corpus and training seed (default $seed)
-  --feat-kind K      fbank | mfcc | mfcc_hires (default $feat_kind)
-Stages: 0 simulate corpus, 1 features (+CMVN)."
+Stages: 0 simulate corpus, 1 features (+CMVN), 2 train front-ends, 3 enhance,
+4 train AMs (clean, mct, mct_<frontend>), 5 decode, 6 score and report.
+Outputs: data/, exp/ (report: exp/report.md, exp/wer_vs_snr.png)."
 . ../utils/parse_options.sh
 
 if [ $# -ne 0 ]; then echo "$0: unexpected argument '$1' (see --help)" >&2; exit 2; fi
 case "$device" in cpu|cuda) ;; *) echo "$0: --device must be cpu or cuda" >&2; exit 2 ;; esac
 
 size=default
-$quick && size=quick
+conf_sfx=""
+if $quick; then size=quick; conf_sfx="_quick"; fi
 forceflag=""
 $force && forceflag="--force"
+snrs="m6dB m3dB 0dB 3dB 6dB 9dB"
+train_sets="train_clean train_reverb train_noisy"
+dev_sets="dev_clean dev_reverb dev_noisy"
+test_sets="test_clean test_reverb"
+for s in $snrs; do test_sets="$test_sets test_noisy_$s"; done
 mkdir -p data exp/log
 
-# run_step LOG CMD...: run a step with its output in LOG; on failure say which stage
-# failed and where its log is, then stop the recipe.
+# run_step LOG CMD...: run a step with its output in LOG; on failure show the end of
+# the log, name the stage's command and its log file, and stop the recipe.
 run_step() {
   local logf=$1; shift
   mkdir -p "$(dirname "$logf")"
@@ -66,13 +77,86 @@ if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
 fi
 
 if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
-  log "Stage 1: $feat_kind features + CMVN: data/*/wav.scp -> data/*/feats.scp, cmvn.scp"
+  log "Stage 1: fbank + CMVN: data/*/wav.scp -> data/*/feats.scp, cmvn.scp"
   # make-feats skips dirs that already have complete features of this kind
   run_step exp/make_feats/log/make_feats.log python -m pipeline make-feats \
-    --kind "$feat_kind" --nj "$nj" --no-progress $forceflag \
+    --kind fbank --nj "$nj" --no-progress $forceflag \
     data/*_clean data/*_reverb data/*_noisy*
   run_step exp/make_feats/log/validate.log python -m pipeline validate-data-dir \
     data/*_clean data/*_reverb data/*_noisy*
+fi
+
+if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
+  log "Stage 2: front-ends ($frontends): data/train_{noisy,reverb} -> data/train_clean => exp/enhance/<fe>"
+  for fe in $frontends; do
+    if $force; then rm -rf "exp/enhance/$fe"; fi
+    if [ ! -f "exp/enhance/$fe/train.done" ]; then
+      run_step "exp/enhance/$fe/log/train.log" python -m pipeline train-enhancer \
+        --config "conf/enhance_${fe}${conf_sfx}.yaml" \
+        --noisy data/train_noisy,data/train_reverb --clean data/train_clean \
+        --dev-noisy data/dev_noisy,data/dev_reverb --dev-clean data/dev_clean \
+        --out "exp/enhance/$fe" --device "$device" --seed "$seed" --threads "$nj" \
+        --no-progress
+    fi
+    evals=""
+    for s in $test_sets; do [ "$s" = test_clean ] || evals="$evals --noisy data/$s --name $s"; done
+    run_step "exp/enhance/$fe/log/eval.log" python -m pipeline eval-enhancer \
+      --model "exp/enhance/$fe" $evals --clean data/test_clean --threads "$nj"
+  done
+fi
+
+if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
+  log "Stage 3: enhance: data/<set> -> data/enh_<fe>/<set> for $frontends"
+  for fe in $frontends; do
+    pairs=""
+    for s in $train_sets $dev_sets $test_sets; do pairs="$pairs data/$s data/enh_$fe/$s"; done
+    # enhance skips outputs that are complete for the same model
+    run_step "exp/enhance/$fe/log/enhance.log" python -m pipeline enhance \
+      --model "exp/enhance/$fe" --nj "$nj" --device "$device" --no-progress $forceflag $pairs
+    run_step "exp/enhance/$fe/log/validate.log" python -m pipeline validate-data-dir \
+      data/enh_$fe/*
+  done
+fi
+
+if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
+  log "Stage 4: acoustic models: clean, mct$(for fe in $frontends; do printf ', mct_%s' "$fe"; done) -> exp/<am>"
+  train_am() {  # train_am AM CONF TRAIN_DIRS DEV_DIR (train-am resumes/skips)
+    if $force; then rm -rf "exp/$1"; fi
+    run_step "exp/$1/log/train.log" python -m pipeline train-am --config "$2" \
+      --train "$3" --dev "$4" --out "exp/$1" --device "$device" --seed "$seed" \
+      --threads "$nj"
+  }
+  am_conf=conf/am_default.yaml; am_clean_conf=conf/am_clean.yaml
+  if $quick; then am_conf=conf/am_quick.yaml; am_clean_conf=conf/am_quick.yaml; fi
+  train_am clean "$am_clean_conf" data/train_clean data/dev_clean
+  train_am mct "$am_conf" data/train_clean,data/train_reverb,data/train_noisy data/dev_noisy
+  for fe in $frontends; do
+    e=data/enh_$fe
+    train_am "mct_$fe" "$am_conf" "$e/train_clean,$e/train_reverb,$e/train_noisy" "$e/dev_noisy"
+  done
+fi
+
+if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
+  log "Stage 5: decode: AM x front-end x {$test_sets} -> exp/<am>/decode_<fe>_<set>"
+  decode_all() {  # decode_all AM FRONTEND: every test set, data from data/ or data/enh_<fe>
+    local src=data pairs=""
+    [ "$2" = none ] || src="data/enh_$2"
+    for s in $test_sets; do pairs="$pairs $src/$s exp/$1/decode_$2_$s"; done
+    run_step "exp/$1/log/decode_$2.log" python -m pipeline decode --am "exp/$1" \
+      --grammar grid --device "$device" $forceflag $pairs
+  }
+  for am in clean mct; do
+    decode_all "$am" none
+    for fe in $frontends; do decode_all "$am" "$fe"; done
+  done
+  for fe in $frontends; do decode_all "mct_$fe" "$fe"; done
+fi
+
+if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
+  log "Stage 6: score and report: exp/*/decode_* -> exp/results.json, exp/report.md, exp/wer_vs_snr.png"
+  run_step exp/log/score.log python -m pipeline score exp
+  run_step exp/log/report.log python -m pipeline report exp
+  log "Report: $(pwd)/exp/report.md"
 fi
 
 log "Done (stages $stage..$stop_stage)."

@@ -23,7 +23,7 @@ SNRS = ["m6dB", "m3dB", "0dB", "3dB", "6dB", "9dB"]
 
 @pytest.fixture(scope="module")
 def recipe(tmp_path_factory) -> Path:
-    """Copy recipes/ to a temp dir and run the quick recipe there (stages 0-1)."""
+    """Copy recipes/ to a temp dir and run the whole quick recipe there."""
     root = tmp_path_factory.mktemp("recipe")
     shutil.copytree(REPO / "recipes", root / "recipes",
                     ignore=shutil.ignore_patterns("data", "exp", "corpus"))  # fmt: skip
@@ -51,6 +51,31 @@ def test_contract_data_dirs_with_features(recipe):
         ids = [(recipe / f"data/{split}_{v}/utt2spk").read_text()
                for v in ("clean", "reverb", "noisy")]  # fmt: skip
         assert ids[0] == ids[1] == ids[2]
+
+
+def test_report_and_contract_layout(recipe):
+    import json
+
+    exp = recipe / "exp"
+    for fe in ("dnn", "lstm", "gan"):
+        assert (exp / "enhance" / fe / "model.pt").is_file()
+        assert (recipe / "data" / f"enh_{fe}" / "test_noisy_0dB" / "feats.scp").is_file()
+    ams = ["clean", "mct", "mct_dnn", "mct_lstm", "mct_gan"]
+    for am in ams:
+        for s in ["test_clean", "test_reverb"] + [f"test_noisy_{x}" for x in SNRS]:
+            d = exp / am / f"decode_{'none' if am in ('clean', 'mct') else am[4:]}_{s}"
+            assert (d / "hyp").is_file() and (d / "ref").is_file(), d
+            assert (d / "wer").read_text().startswith("%WER ")
+    records = json.loads((exp / "results.json").read_text())
+    keys = {"am", "frontend", "test_set", "snr_db", "wer", "n_words", "n_err",
+            "keyword_acc"}  # fmt: skip
+    assert all(set(r) == keys for r in records)
+    assert {r["am"] for r in records} == set(ams)
+    assert len(records) == 8 * (2 * 4 + 3)  # test sets x (AM x front-end) pairs
+    snr = {r["snr_db"] for r in records if r["test_set"] == "test_noisy_m6dB"}
+    assert snr == {-6.0}
+    assert (exp / "report.md").read_text().startswith("# WER report")
+    assert (exp / "wer_vs_snr.png").stat().st_size > 10000
 
 
 def test_sorted_unique_by_coreutils(recipe):

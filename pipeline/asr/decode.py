@@ -1,0 +1,187 @@
+"""Decode a data dir with a trained CTC acoustic model (``python -m pipeline decode``).
+
+Search: CTC best path (``beam <= 1``) or SpeechBrain's ``CTCPrefixBeamSearcher``
+(prefix beam search, Hannun et al. 2014; no LM). Optional ``grammar="grid"``
+snaps each hypothesis onto the GRID grammar after the search
+(:func:`pipeline.asr.grammar.snap_to_grid`: monotone word-to-slot alignment, each
+aligned word replaced by the closest word of its slot).
+
+``OUT_DIR`` gets ``hyp`` and ``ref`` (Kaldi text; every utterance of the data dir,
+an undecodable one as an empty ``uttid`` line), ``wer`` (Kaldi ``compute-wer``
+style), ``decode.json`` (am, frontend, test set, timing) and the data dir's
+``utt2snr``/``utt2cond`` for scoring.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from pathlib import Path
+
+import kaldiio
+import torch
+
+from pipeline.asr.data import Tokens, iter_features
+from pipeline.datadir import DataDir, DataDirError
+
+logger = logging.getLogger(__name__)
+
+
+class LoadedAM:
+    """A trained model dir: ``model`` (eval mode), ``tokens``, ``meta`` (am.json),
+    ``global_cmvn`` (or None)."""
+
+    def __init__(self, exp_dir: str | Path, device: str = "cpu"):
+        from speechbrain.utils.checkpoints import Checkpointer
+
+        from pipeline.asr.train import load_hparams
+
+        exp_dir = Path(exp_dir)
+        for name in ("am.json", "hparams.yaml", "tokens.txt"):
+            if not (exp_dir / name).is_file():
+                raise DataDirError(f"expected a trained AM dir ({name} missing)",
+                                   path=exp_dir / name)  # fmt: skip
+        self.exp_dir = exp_dir
+        self.meta = json.loads((exp_dir / "am.json").read_text())
+        self.tokens = Tokens.load(exp_dir / "tokens.txt")
+        hp, _ = load_hparams(exp_dir / "hparams.yaml", {
+            "feat_dim": self.meta["feat_dim"], "n_tokens": self.meta["n_tokens"]})  # fmt: skip
+        self.model = hp["model"]
+        ckpt = Checkpointer(exp_dir / "save", recoverables={"model": self.model})
+        if ckpt.recover_if_possible(min_key="WER") is None:
+            raise DataDirError("no checkpoint found (train-am not finished?)",
+                               path=exp_dir / "save")  # fmt: skip
+        self.device = torch.device(device)
+        self.model.to(self.device).eval()
+        g = exp_dir / "cmvn_global.ark"
+        self.global_cmvn = kaldiio.load_mat(str(g)) if g.is_file() else None
+
+    @torch.no_grad()
+    def log_probs(self, feats: list) -> tuple[torch.Tensor, torch.Tensor]:
+        """A batch of (T_i, D) arrays -> (log_probs (B, T', V), out_lens (B,))."""
+        lens = torch.tensor([len(f) for f in feats])
+        x = torch.nn.utils.rnn.pad_sequence([torch.from_numpy(f) for f in feats],
+                                            batch_first=True).to(self.device)  # fmt: skip
+        lp, out_lens = self.model(x, lens.to(self.device))
+        return lp.cpu(), out_lens.cpu()
+
+
+def _names_from_out_dir(out_dir: Path):
+    name = out_dir.name
+    if name.startswith("decode_") and name.count("_") >= 2:
+        _, fe, test = name.split("_", 2)
+        return fe, test
+    return None, None
+
+
+def decode_is_complete(am_dir, data_dir, out_dir, frontend=None, beam: int = 1,
+                       grammar: str | None = None) -> bool:
+    """True if ``out_dir`` holds a finished decode (``decode.json`` is written
+    last) of ``data_dir`` with the same options, newer than every file of the AM."""
+    marker = Path(out_dir) / "decode.json"
+    if not marker.is_file():
+        return False
+    try:
+        meta = json.loads(marker.read_text())
+    except ValueError:
+        return False
+    same = (meta.get("data_dir") == str(Path(data_dir).resolve())
+            and meta.get("beam") == beam and meta.get("grammar") == (grammar or "none")
+            and meta.get("frontend_dir") == (str(Path(frontend).resolve())
+                                             if frontend else None))  # fmt: skip
+    am_files = [f for f in Path(am_dir).rglob("*") if f.is_file()]
+    newest = max((f.stat().st_mtime for f in am_files), default=0.0)
+    return same and marker.stat().st_mtime > newest
+
+
+def decode(am_dir: str | Path, data_dir: str | Path, out_dir: str | Path,
+           frontend: str | Path | None = None, beam: int = 1,
+           grammar: str | None = None, device: str = "cpu",
+           batch_frames: int = 20000, am: LoadedAM | None = None) -> dict:  # fmt: skip
+    """Decode every utterance of ``data_dir`` and score it (see module doc).
+
+    Args:
+        frontend: a front-end model dir; its ``FeatureEnhancer`` enhances the
+            features on the fly before CMVN.
+        beam: 1 = best path; > 1 = CTC prefix beam search with this beam.
+        grammar: None or ``"grid"``.
+        batch_frames: frames per forward batch.
+        am: an already loaded model (to decode several dirs without reloading).
+
+    Returns:
+        The WER counts (see :func:`pipeline.scoring.error_counts`) plus ``rtf``.
+    """
+    from pipeline.asr.grammar import snap_to_grid
+    from pipeline.asr.train import greedy_ids
+    from pipeline.scoring import write_decode_scores
+
+    if grammar not in (None, "none", "grid"):
+        raise ValueError(f"unknown grammar '{grammar}' (none or grid)")
+    data_dir, out_dir = Path(data_dir), Path(out_dir)
+    d = DataDir.load(data_dir)
+    am = am or LoadedAM(am_dir, device)
+    enhancer = None
+    if frontend is not None:
+        from pipeline.enhance import FeatureEnhancer  # lazily: optional front-end
+
+        enhancer = FeatureEnhancer.load(frontend, device=device)
+    searcher = None
+    if beam > 1:
+        from speechbrain.decoders.ctc import CTCPrefixBeamSearcher
+
+        searcher = CTCPrefixBeamSearcher(blank_index=0, vocab_list=am.tokens.vocab_list(),
+                                         space_token=" ", beam_size=beam,
+                                         prune_history=False)  # fmt: skip
+    t0 = time.perf_counter()
+    hyps: dict[str, str] = {}
+    n_frames = 0
+    feats = iter_features(data_dir, am.meta["cmvn"], am.meta["norm_vars"],
+                          am.global_cmvn, enhancer)  # fmt: skip
+
+    def flush(batch):
+        lp, lens = am.log_probs([f for _, f in batch])
+        if searcher is None:
+            texts = [am.tokens.decode(s) for s in greedy_ids(lp, lens)]
+        else:
+            rel = lens.float() / lp.shape[1]
+            texts = [" ".join(h[0].text.replace("▁", " ").split()) if h else ""
+                     for h in searcher(lp, rel)]  # fmt: skip
+        for (u, _), t in zip(batch, texts):
+            hyps[u] = " ".join(snap_to_grid(t.split())) if grammar == "grid" else t
+
+    batch, size = [], 0
+    for u, f in feats:
+        batch.append((u, f))
+        size += len(f)
+        n_frames += len(f)
+        if size >= batch_frames:
+            flush(batch)
+            batch, size = [], 0
+    if batch:
+        flush(batch)
+    elapsed = time.perf_counter() - t0
+    missing = [u for u in d.utts if u not in hyps]
+    if missing:
+        logger.warning("decode: %d of %d utterances have no hypothesis (empty hyp "
+                       "lines written), e.g. %s", len(missing), len(d), missing[0])  # fmt: skip
+    counts = write_decode_scores(out_dir, d.text, hyps)
+    for name in ("utt2snr", "utt2cond"):
+        if (data_dir / name).is_file():
+            shutil.copyfile(data_dir / name, out_dir / name)
+    fe_name, test_name = _names_from_out_dir(out_dir)
+    rtf = elapsed / max(n_frames * 0.01, 1e-9)
+    meta = dict(am=Path(am.exp_dir).name, frontend=fe_name or (Path(frontend).name if frontend else "none"),  # noqa: E501
+                test_set=test_name or data_dir.name, data_dir=str(data_dir.resolve()),
+                frontend_dir=str(Path(frontend).resolve()) if frontend else None,
+                beam=beam, grammar=grammar or "none", decode_s=round(elapsed, 2),
+                audio_s=round(n_frames * 0.01, 1), rtf=round(rtf, 5),
+                n_missing=len(missing))  # fmt: skip
+    tmp = out_dir / ".decode.json.tmp"
+    tmp.write_text(json.dumps(meta, indent=1) + "\n")
+    os.replace(tmp, out_dir / "decode.json")
+    logger.info("decode %s -> %s: WER %.2f%% (%d/%d), RTF %.4f", data_dir, out_dir,
+                counts["wer"], counts["n_err"], counts["n_words"], rtf)  # fmt: skip
+    return dict(counts, rtf=rtf)

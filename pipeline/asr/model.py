@@ -1,0 +1,111 @@
+"""The acoustic model: strided conv front + BiGRU + CTC output, and SpecAugment.
+
+Small on purpose (about 1.2 M parameters with the defaults): the default recipe
+trains five of them on 2 CPU cores. A strided 1-D convolution subsamples the
+10 ms frames by ``stride`` (3 -> 30 ms, as in Kaldi's chain models), which cuts
+the recurrent work by that factor; GRID sentences at 30 ms leave 3-4 output steps
+per character, enough for character CTC.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class ConvBlock(nn.Module):
+    """Residual 1-D conv block: conv (same length) + BatchNorm + ReLU + dropout."""
+
+    def __init__(self, channels: int, kernel: int, dropout: float):
+        super().__init__()
+        self.conv = nn.Conv1d(channels, channels, kernel, padding=kernel // 2)
+        self.bn = nn.BatchNorm1d(channels)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x):  # (B, C, T)
+        return x + self.drop(torch.relu(self.bn(self.conv(x))))
+
+
+class AcousticModel(nn.Module):
+    """feats (B, T, D) -> CTC log-probabilities (B, ceil(T / stride), n_tokens).
+
+    Args:
+        input_dim: feature dimension D (40 for log-mel fbank).
+        n_tokens: output units including the CTC blank (index 0).
+        stride: frame subsampling of the input convolution.
+        conv_channels: channels of the input convolution (kernel ``2*stride-1``).
+        rnn_hidden, rnn_layers: bidirectional GRU size per direction, layers.
+        dropout: between layers.
+    """
+
+    def __init__(self, input_dim: int, n_tokens: int, stride: int = 3,
+                 conv_channels: int = 256, rnn_hidden: int = 192, rnn_layers: int = 2,
+                 dropout: float = 0.15, conv_blocks: int = 0,
+                 conv_kernel: int = 5):  # fmt: skip
+        super().__init__()
+        self.stride = stride
+        k = 2 * stride - 1
+        self.conv = nn.Conv1d(input_dim, conv_channels, k, stride=stride,
+                              padding=(k - 1) // 2)  # fmt: skip
+        self.norm = nn.LayerNorm(conv_channels)
+        self.drop = nn.Dropout(dropout)
+        self.blocks = nn.Sequential(*[ConvBlock(conv_channels, conv_kernel, dropout)
+                                      for _ in range(conv_blocks)])  # fmt: skip
+        self.rnn = None if rnn_layers == 0 else nn.GRU(conv_channels, rnn_hidden, num_layers=rnn_layers,
+                          batch_first=True, bidirectional=True,
+                          dropout=dropout if rnn_layers > 1 else 0.0)  # fmt: skip
+        self.out = nn.Linear(2 * rnn_hidden if rnn_layers else conv_channels, n_tokens)
+
+    def out_frames(self, n: torch.Tensor | int):
+        """Number of output steps for ``n`` input frames."""
+        return (n + self.stride - 1) // self.stride
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None):
+        """x: (B, T, D) normalised features; lengths: (B,) frames (None: all T).
+
+        Returns (log_probs (B, T', V), out_lengths (B,) int64)."""
+        B, T, _ = x.shape
+        if lengths is None:
+            lengths = torch.full((B,), T, dtype=torch.long, device=x.device)
+        h = self.conv(x.transpose(1, 2)).transpose(1, 2)
+        h = self.drop(torch.relu(self.norm(h)))
+        out_lens = self.out_frames(lengths.long()).clamp(max=h.shape[1], min=1)
+        if len(self.blocks):
+            h = self.blocks(h.transpose(1, 2)).transpose(1, 2)
+        if self.rnn is None:
+            return self.out(self.drop(h)).log_softmax(-1), out_lens
+        packed = nn.utils.rnn.pack_padded_sequence(h, out_lens.cpu(), batch_first=True,
+                                                   enforce_sorted=False)  # fmt: skip
+        h, _ = self.rnn(packed)
+        h, _ = nn.utils.rnn.pad_packed_sequence(h, batch_first=True)
+        return self.out(self.drop(h)).log_softmax(-1), out_lens
+
+
+class SpecAugment(nn.Module):
+    """SpecAugment-style masking (Park et al., Interspeech 2019), no time warp:
+    ``n_freq`` bands of up to ``freq_width`` bins and ``n_time`` spans of up to
+    ``time_width`` frames (at most ``max_time_ratio`` of each utterance) are set
+    to 0 (the CMVN mean). Training only; x: (B, T, D), lengths: (B,) frames."""
+
+    def __init__(self, n_freq: int = 2, freq_width: int = 8, n_time: int = 2,
+                 time_width: int = 20, max_time_ratio: float = 0.2):  # fmt: skip
+        super().__init__()
+        self.n_freq, self.freq_width = n_freq, freq_width
+        self.n_time, self.time_width, self.max_time_ratio = n_time, time_width, max_time_ratio  # noqa: E501
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        B, T, D = x.shape
+        mask = torch.zeros(B, T, D, dtype=torch.bool, device=x.device)
+        ar_d = torch.arange(D, device=x.device)
+        ar_t = torch.arange(T, device=x.device)
+        for _ in range(self.n_freq):
+            w = torch.randint(0, self.freq_width + 1, (B, 1), device=x.device)
+            f0 = (torch.rand(B, 1, device=x.device) * (D - w + 1)).long()
+            mask |= ((ar_d >= f0) & (ar_d < f0 + w))[:, None, :]
+        for _ in range(self.n_time):
+            maxw = torch.minimum(torch.full_like(lengths, self.time_width),
+                                 (lengths.float() * self.max_time_ratio).long())  # fmt: skip
+            w = (torch.rand(B, device=x.device) * (maxw + 1).float()).long()[:, None]
+            t0 = (torch.rand(B, 1, device=x.device) * (lengths[:, None] - w + 1).float()).long()  # noqa: E501
+            mask |= ((ar_t >= t0) & (ar_t < t0 + w))[:, :, None]
+        return x.masked_fill(mask, 0.0)

@@ -1,0 +1,269 @@
+"""Train a CTC acoustic model with SpeechBrain (``python -m pipeline train-am``).
+
+A :class:`CTCBrain` (``speechbrain.Brain``) trains
+:class:`pipeline.asr.model.AcousticModel` on Kaldi features read through kaldiio in
+a ``DynamicItemDataset`` (dynamic item: ark entry -> CMVN-normalised matrix),
+batched by length with SpeechBrain's ``DynamicBatchSampler``. A checkpoint is
+written every epoch (``EXP/save``, SpeechBrain ``Checkpointer``: the latest and the
+best by dev WER are kept); rerunning the same command resumes from the latest.
+
+The model dir holds everything decoding needs::
+
+    EXP/hparams.yaml   the config used (HyperPyYAML)
+    EXP/am.json        feat_dim, n_tokens, token kind, CMVN mode, seed, data
+    EXP/tokens.txt     output units (blank = 0)
+    EXP/cmvn_global.ark  training-set global CMVN stats (for cmvn: global)
+    EXP/save/          checkpoints
+    EXP/train_log.txt  per-epoch losses, dev WER, timings
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import random
+import time
+from pathlib import Path
+
+import kaldiio
+import numpy as np
+import speechbrain as sb
+import torch
+from hyperpyyaml import load_hyperpyyaml
+
+from pipeline.asr.data import CMVN_MODES, Tokens, global_stats, normalise, training_entries  # noqa: E501
+from pipeline.datadir import DataDirError
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_CONFIG = Path(__file__).parent / "hparams" / "am_default.yaml"
+
+
+def greedy_ids(log_probs: torch.Tensor, lens: torch.Tensor) -> list[list[int]]:
+    """CTC best path: argmax per step, repeats merged, blanks (0) removed.
+    log_probs: (B, T, V); lens: (B,) steps."""
+    best = log_probs.argmax(-1).cpu().numpy()
+    out = []
+    for b, n in zip(best, lens.cpu().tolist()):
+        seq = b[:n]
+        keep = np.ones(len(seq), dtype=bool)
+        keep[1:] = seq[1:] != seq[:-1]
+        out.append([int(t) for t in seq[keep] if t != 0])
+    return out
+
+
+class CTCBrain(sb.Brain):
+    """CTC training: forward, loss, per-epoch dev WER (greedy) and checkpoints.
+
+    Also measures the share of each training step spent waiting for data
+    (``data_share`` in the train log)."""
+
+    def on_fit_start(self):
+        super().on_fit_start()
+        self._t_end = None
+        self._wait = self._busy = 0.0
+
+    def on_fit_batch_start(self, batch, should_step):
+        now = time.perf_counter()
+        if self._t_end is not None:
+            self._wait += now - self._t_end
+        self._t_start = now
+        # linear warm-up, then cosine decay to 5% of the peak LR
+        n_batches = max(self.n_batches, 1)
+        epochs = self.hparams.number_of_epochs
+        progress = ((self.hparams.epoch_counter.current - 1) + (self.step - 1) / n_batches) / epochs  # noqa: E501
+        w = self.hparams.warmup_ratio
+        if progress < w:
+            scale = (progress + 1e-3) / w
+        else:
+            scale = 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, (progress - w) / (1 - w))))  # noqa: E501
+        for g in self.optimizer.param_groups:
+            g["lr"] = self.hparams.lr * scale
+
+    def on_fit_batch_end(self, batch, outputs, loss, should_step):
+        self._t_end = time.perf_counter()
+        self._busy += self._t_end - self._t_start
+
+    def compute_forward(self, batch, stage):
+        batch = batch.to(self.device)
+        feats, rel = batch.feats
+        lens = torch.round(rel * feats.shape[1]).long()
+        if stage == sb.Stage.TRAIN and random.random() < self.hparams.spec_augment_prob:
+            feats = self.hparams.spec_augment(feats, lens)
+        return self.modules.model(feats, lens)
+
+    def compute_objectives(self, predictions, batch, stage):
+        log_probs, out_lens = predictions
+        tokens, tok_rel = batch.tokens
+        tok_lens = torch.round(tok_rel * tokens.shape[1]).long()
+        loss = torch.nn.functional.ctc_loss(
+            log_probs.transpose(0, 1), tokens, out_lens, tok_lens, blank=0,
+            reduction="mean", zero_infinity=True,
+        )  # fmt: skip
+        if stage != sb.Stage.TRAIN:
+            from pipeline.scoring import error_counts
+
+            hyps = [self.tokens.decode(s) for s in greedy_ids(log_probs, out_lens)]
+            c = error_counts(dict(zip(batch.id, batch.text)), dict(zip(batch.id, hyps)))
+            self._err += c["n_err"]
+            self._words += c["n_words"]
+        return loss
+
+    def on_stage_start(self, stage, epoch=None):
+        self._err = self._words = 0
+        self._t_stage = time.time()
+
+    def on_stage_end(self, stage, stage_loss, epoch=None):
+        if stage == sb.Stage.TRAIN:
+            self._train_loss = stage_loss
+            self._train_time = time.time() - self._t_stage
+            total = self._wait + self._busy
+            self._data_share = self._wait / total if total > 0 else 0.0
+            self._wait = self._busy = 0.0
+            self._t_end = None
+            return
+        wer = 100.0 * self._err / max(self._words, 1)
+        stats = {"loss": round(float(stage_loss), 4), "WER": round(wer, 2)}
+        if stage == sb.Stage.VALID:
+            train = {"loss": round(float(self._train_loss), 4),
+                     "time_s": round(self._train_time, 1),
+                     "data_share": round(self._data_share, 4)}  # fmt: skip
+            self.hparams.train_logger.log_stats(
+                {"epoch": epoch, "lr": round(self.optimizer.param_groups[0]["lr"], 6)},
+                train_stats=train, valid_stats=stats,
+            )  # fmt: skip
+            logger.info("epoch %d: train loss %.3f (%.0f s, data %.1f%%), dev loss "
+                        "%.3f, dev WER %.2f%%", epoch, self._train_loss,
+                        self._train_time, 100 * self._data_share, stage_loss, wer)  # fmt: skip
+            self.checkpointer.save_and_keep_only(meta={"WER": wer, "epoch": epoch},
+                                                 min_keys=["WER"], num_to_keep=1)  # fmt: skip
+
+
+def make_dataset(entries: dict, stats: dict, tokens: Tokens, cmvn: str,
+                 norm_vars: bool, global_cmvn=None):  # fmt: skip
+    """A DynamicItemDataset whose items are ``feats`` (T, D) float32 (loaded with
+    kaldiio and CMVN-normalised on access), ``tokens`` (L,) int64 and ``text``."""
+    from speechbrain.dataio.dataset import DynamicItemDataset
+    from speechbrain.utils.data_pipeline import provides, takes
+
+    @takes("ark", "cmvn_key")
+    @provides("feats")
+    def feats_pipeline(ark, key):
+        st = global_cmvn if cmvn == "global" else stats.get(key)
+        return torch.from_numpy(normalise(kaldiio.load_mat(ark), cmvn, st, norm_vars))
+
+    @takes("text")
+    @provides("tokens")
+    def tokens_pipeline(text):
+        return torch.tensor(tokens.encode(text), dtype=torch.long)
+
+    ds = DynamicItemDataset(entries, dynamic_items=[feats_pipeline, tokens_pipeline],
+                            output_keys=["id", "feats", "tokens", "text"])  # fmt: skip
+    return ds
+
+
+def _seed_all(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def load_hparams(config: str | Path, overrides: dict | None = None) -> tuple[dict, str]:
+    """(hparams, yaml text) of a config file with ``overrides`` applied."""
+    text = Path(config).read_text()
+    return load_hyperpyyaml(text, overrides or {}), text
+
+
+def train_am(config: str | Path, train_dirs: list[str | Path], dev_dir: str | Path,
+             out_dir: str | Path, device: str = "cpu", seed: int | None = None,
+             progress: bool = False) -> Path:  # fmt: skip
+    """Train (or resume training) an acoustic model in ``out_dir``.
+
+    Args:
+        config: HyperPyYAML hparams (see ``pipeline/asr/hparams/am_default.yaml``).
+        train_dirs: data dirs with feats.scp; several are combined (ids made
+            unique with suffixes when they collide, e.g. MCT).
+        dev_dir: data dir for the per-epoch dev loss / WER (checkpoint selection).
+        out_dir: the model dir (created); rerunning resumes from its checkpoint.
+        device: ``cpu`` or ``cuda``.
+        seed: overrides the config's seed.
+
+    Returns:
+        ``out_dir``.
+    """
+    from speechbrain.dataio.sampler import DynamicBatchSampler
+    from speechbrain.utils.checkpoints import Checkpointer
+    from speechbrain.utils.train_logger import FileTrainLogger
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    raw, _ = load_hparams(config, {"seed": seed} if seed is not None else None)
+    seed = int(raw["seed"])
+    if raw["cmvn"] not in CMVN_MODES:
+        raise ValueError(f"cmvn must be one of {CMVN_MODES}, not '{raw['cmvn']}'")
+    _seed_all(seed)
+    t0 = time.time()
+    entries, stats, _ = training_entries(train_dirs)
+    dev_entries, dev_stats, _ = training_entries([dev_dir])
+    tok_path = out_dir / "tokens.txt"
+    if tok_path.is_file():  # resuming: keep the unit ids of the checkpoint
+        tokens = Tokens.load(tok_path)
+    else:
+        tokens = Tokens.from_texts((e["text"] for e in entries.values()), raw["token_type"])
+        tokens.save(tok_path)
+    gstats = global_stats(train_dirs) if raw["cmvn"] == "global" else None
+    if gstats is not None:
+        kaldiio.save_mat(str(out_dir / "cmvn_global.ark"), gstats)
+    first = next(iter(entries.values()))
+    feat_dim = int(kaldiio.load_mat(first["ark"]).shape[1])
+    overrides = {"feat_dim": feat_dim, "n_tokens": len(tokens), "seed": seed}
+    hp, text = load_hparams(config, overrides)
+    (out_dir / "hparams.yaml").write_text(text)
+    meta = dict(feat_dim=feat_dim, n_tokens=len(tokens), token_type=tokens.kind,
+                cmvn=hp["cmvn"], norm_vars=bool(hp["norm_vars"]), seed=seed,
+                train=[str(Path(p).resolve()) for p in train_dirs],
+                dev=str(Path(dev_dir).resolve()),
+                n_train_utts=len(entries),
+                n_params=sum(p.numel() for p in hp["model"].parameters()))  # fmt: skip
+    tmp = out_dir / ".am.json.tmp"
+    tmp.write_text(json.dumps(meta, indent=1) + "\n")
+    os.replace(tmp, out_dir / "am.json")
+    logger.info("train-am: %d train utts (%d frames), %d dev, %d tokens (%s), "
+                "%d params; data ready in %.1f s", len(entries),
+                sum(e["num_frames"] for e in entries.values()), len(dev_entries),
+                len(tokens), tokens.kind, meta["n_params"], time.time() - t0)  # fmt: skip
+
+    train_ds = make_dataset(entries, stats, tokens, hp["cmvn"], hp["norm_vars"], gstats)
+    dev_ds = make_dataset(dev_entries, dev_stats, tokens, hp["cmvn"], hp["norm_vars"], gstats)  # noqa: E501
+    lengths = [e["num_frames"] for e in entries.values()]
+    sampler = DynamicBatchSampler(
+        train_ds, max_batch_length=hp["max_batch_frames"],
+        num_buckets=min(hp["num_buckets"], max(1, len(entries) // 4)),
+        lengths_list=lengths, shuffle=True, batch_ordering="random", seed=seed,
+    )  # fmt: skip
+    dev_ds = dev_ds.filtered_sorted(sort_key="num_frames")
+    hp["train_logger"] = FileTrainLogger(out_dir / "train_log.txt")
+    checkpointer = Checkpointer(out_dir / "save", recoverables={
+        "model": hp["model"], "counter": hp["epoch_counter"]})  # fmt: skip
+    brain = CTCBrain(
+        modules={"model": hp["model"]}, opt_class=hp["opt_class"], hparams=hp,
+        run_opts={"device": device, "noprogressbar": not progress,
+                  "ckpt_interval_minutes": 0, "max_grad_norm": hp["max_grad_norm"]},
+        checkpointer=checkpointer,
+    )  # fmt: skip
+    brain.tokens = tokens
+    brain.n_batches = len(sampler)  # for the LR schedule
+    brain.fit(hp["epoch_counter"], train_ds, dev_ds,
+              train_loader_kwargs={"batch_sampler": sampler, "num_workers": 0},
+              valid_loader_kwargs={"batch_size": 64})  # fmt: skip
+    logger.info("train-am: done in %.0f s -> %s", time.time() - t0, out_dir)
+    return out_dir
+
+
+def check_train_dirs(dirs: list[str]) -> None:
+    for p in dirs:
+        if not (Path(p) / "feats.scp").is_file():
+            raise DataDirError("expected feats.scp (run make-feats first)",
+                               path=Path(p) / "feats.scp")  # fmt: skip

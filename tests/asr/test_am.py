@@ -1,0 +1,87 @@
+"""The acoustic model trains (loss falls), resumes, and decodes every utterance."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from pipeline.asr.data import Tokens, default_suffixes, training_entries
+from tests.asr.conftest import tiny_config
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("speechbrain")
+
+
+def _log_epochs(exp):
+    lines = (exp / "train_log.txt").read_text().splitlines()
+    return [(int(re.search(r"epoch: (\d+)", ln).group(1)),
+             float(re.search(r"train loss: ([\d.e+-]+)", ln).group(1))) for ln in lines]  # fmt: skip
+
+
+def test_tokens_roundtrip(tmp_path):
+    t = Tokens.from_texts(["bin blue", "lay red"], "char")
+    assert t.units[0] == "<blank>" and t.decode(t.encode("bin  blue")) == "bin blue"
+    t.save(tmp_path / "tokens.txt")
+    assert Tokens.load(tmp_path / "tokens.txt").units == t.units
+    w = Tokens.from_texts(["bin blue", "lay red"], "word")
+    assert w.decode(w.encode("lay blue")) == "lay blue" and len(w) == 5
+
+
+def test_mct_ids_made_unique(feats_dirs):
+    dirs = [feats_dirs["train_clean"], feats_dirs["train_noisy"]]
+    assert default_suffixes(dirs) == ["-clean", "-noisy"]
+    entries, stats, combined = training_entries(dirs)
+    assert len(entries) == 120 and len(combined) == 120
+    assert "spk0_000-clean" in entries and "spk0_000-noisy" in entries
+    # per-speaker CMVN stays per source dir
+    assert entries["spk0_000-clean"]["cmvn_key"] != entries["spk0_000-noisy"]["cmvn_key"]
+
+
+def test_train_resume_decode(tmp_path, feats_dirs):
+    from pipeline.asr.decode import decode
+    from pipeline.asr.train import train_am
+
+    torch.set_num_threads(1)
+    exp = tmp_path / "exp" / "mct"
+    train = [feats_dirs["train_clean"], feats_dirs["train_noisy"]]
+    # "interrupted" after 2 of 4 epochs, then the same command resumes
+    train_am(tiny_config(tmp_path, epochs=2), train, feats_dirs["dev"], exp, seed=1)
+    assert [e for e, _ in _log_epochs(exp)] == [1, 2]
+    train_am(tiny_config(tmp_path, epochs=4), train, feats_dirs["dev"], exp, seed=1)
+    log = _log_epochs(exp)
+    assert [e for e, _ in log] == [1, 2, 3, 4]  # resumed at 3, not restarted
+    assert log[-1][1] < 0.7 * log[0][1]  # the loss falls
+    meta = json.loads((exp / "am.json").read_text())
+    assert meta["n_train_utts"] == 120 and meta["cmvn"] == "speaker"
+
+    out = tmp_path / "exp" / "mct" / "decode_none_dev_clean"
+    c = decode(exp, feats_dirs["dev"], out, beam=1)
+    hyp = (out / "hyp").read_text().splitlines()
+    ref = (out / "ref").read_text().splitlines()
+    assert [h.split()[0] for h in hyp] == [r.split()[0] for r in ref] and len(hyp) == 8
+    assert re.fullmatch(r"%WER \d+\.\d\d \[ \d+ / 48, \d+ ins, \d+ del, \d+ sub \]\n",
+                        (out / "wer").read_text())  # fmt: skip
+    assert json.loads((out / "decode.json").read_text())["frontend"] == "none"
+    # beam search and the GRID grammar also write every utterance
+    out2 = tmp_path / "exp" / "mct" / "decode_none_dev_beam"
+    c2 = decode(exp, feats_dirs["dev"], out2, beam=4, grammar="grid")
+    assert len((out2 / "hyp").read_text().splitlines()) == 8
+    assert c2["n_words"] == c["n_words"] == 48
+
+
+def test_cli_train_am_and_decode(tmp_path, feats_dirs):
+    from pipeline.__main__ import main
+
+    exp = tmp_path / "clean"
+    assert main(["train-am", "--config", str(tiny_config(tmp_path, epochs=1, cmvn="global", token_type="char")),
+                 "--train", str(feats_dirs["train_clean"]), "--dev",
+                 str(feats_dirs["dev"]), "--out", str(exp)]) == 0  # fmt: skip
+    assert (exp / "cmvn_global.ark").is_file()
+    out = tmp_path / "clean" / "decode_none_dev"
+    assert main(["decode", "--am", str(exp), str(feats_dirs["dev"]), str(out)]) == 0
+    assert len((out / "hyp").read_text().splitlines()) == 8
+    with pytest.raises(SystemExit) as e:
+        main(["decode", "--am", str(exp)])
+    assert e.value.code == 2
