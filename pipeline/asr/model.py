@@ -85,15 +85,36 @@ class SpecAugment(nn.Module):
     """SpecAugment-style masking (Park et al., Interspeech 2019), no time warp:
     ``n_freq`` bands of up to ``freq_width`` bins and ``n_time`` spans of up to
     ``time_width`` frames (at most ``max_time_ratio`` of each utterance) are set
-    to 0 (the CMVN mean). Training only; x: (B, T, D), lengths: (B,) frames."""
+    to 0 (the CMVN mean). Training only; x: (B, T, D), lengths: (B,) frames.
+
+    ``freq_warp`` > 0 first stretches each utterance's mel axis by a random factor
+    in ``[1 - freq_warp, 1 + freq_warp]`` (linear interpolation between bins): a
+    feature-domain version of vocal tract length perturbation (Jaitly & Hinton,
+    2013), for speaker variety when there are few training speakers.
+    """
 
     def __init__(self, n_freq: int = 2, freq_width: int = 8, n_time: int = 2,
-                 time_width: int = 20, max_time_ratio: float = 0.2):  # fmt: skip
+                 time_width: int = 20, max_time_ratio: float = 0.2,
+                 freq_warp: float = 0.0):  # fmt: skip
         super().__init__()
         self.n_freq, self.freq_width = n_freq, freq_width
         self.n_time, self.time_width, self.max_time_ratio = n_time, time_width, max_time_ratio  # noqa: E501
+        self.freq_warp = freq_warp
+
+    def warp(self, x: torch.Tensor) -> torch.Tensor:
+        """Stretch the feature axis of each utterance: out[..., d] = x[..., d*a]."""
+        B, T, D = x.shape
+        a = 1 + (2 * torch.rand(B, 1, device=x.device) - 1) * self.freq_warp
+        pos = (torch.arange(D, device=x.device)[None, :] * a).clamp(0, D - 1)
+        lo = pos.floor().long()
+        hi = (lo + 1).clamp(max=D - 1)
+        frac = (pos - lo)[:, None, :]
+        lo, hi = lo[:, None, :].expand(B, T, D), hi[:, None, :].expand(B, T, D)
+        return x.gather(2, lo) * (1 - frac) + x.gather(2, hi) * frac
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        if self.freq_warp > 0:
+            x = self.warp(x)
         B, T, D = x.shape
         mask = torch.zeros(B, T, D, dtype=torch.bool, device=x.device)
         ar_d = torch.arange(D, device=x.device)

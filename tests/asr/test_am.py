@@ -85,3 +85,21 @@ def test_cli_train_am_and_decode(tmp_path, feats_dirs):
     with pytest.raises(SystemExit) as e:
         main(["decode", "--am", str(exp)])
     assert e.value.code == 2
+
+
+def test_spec_augment_freq_warp_stretches_the_mel_axis():
+    import torch
+
+    from pipeline.asr.model import SpecAugment
+
+    ramp = torch.arange(40.0).expand(3, 5, 40).clone()  # x[..., d] = d
+    lengths = torch.full((3,), 5)
+    off = SpecAugment(n_freq=0, n_time=0, freq_warp=0.0)
+    assert torch.equal(off(ramp, lengths), ramp)
+    torch.manual_seed(0)
+    out = SpecAugment(n_freq=0, n_time=0, freq_warp=0.2)(ramp, lengths)
+    for b in range(3):
+        a = out[b, 0, 1].item()  # the stretch factor of utterance b
+        assert 0.8 <= a <= 1.2
+        expect = (torch.arange(40.0) * a).clamp(max=39)
+        assert torch.allclose(out[b], expect.expand(5, 40), atol=1e-5)
