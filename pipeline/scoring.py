@@ -274,7 +274,8 @@ def write_report(exp_root: str | Path, records: list[dict] | None = None) -> Pat
              f"WER in percent, from `{exp_root.name}/results.json`. 'avg SNR' is the "
              "mean WER over the fixed-SNR noisy test sets; bold: best front-end per "
              "column. 'rel. vs none': relative change of 'avg SNR' WER against the "
-             "same AM without a front-end (negative = better).", ""]  # fmt: skip
+             "same AM without a front-end, or for an AM trained on enhanced features "
+             "(`mct_<fe>`) against `mct` without one (negative = better).", ""]  # fmt: skip
     by_am: dict[str, list[dict]] = {}
     for r in records:
         by_am.setdefault(r["am"], []).append(r)
@@ -310,11 +311,17 @@ def write_report(exp_root: str | Path, records: list[dict] | None = None) -> Pat
                   "| front-end | " + " | ".join(heads) + " | rel. vs none |",
                   "|---|" + "---:|" * (len(heads) + 1)]  # fmt: skip
         base = table.get("none", {}).get("avg")
+        if base is None and am.startswith("mct_") and "mct" in by_am:
+            # an AM trained on enhanced features: its baseline is MCT, no front-end
+            mct = {_condition(r["test_set"]): r["wer"] for r in by_am["mct"]
+                   if r["frontend"] == "none"}  # fmt: skip
+            if snr_cols and all(c in mct for c in snr_cols):
+                base = sum(mct[c] for c in snr_cols) / len(snr_cols)
         for fe in fes:
             row = table[fe]
             cells = [_fmt(row.get(k), best=len(fes) > 1 and row.get(k) is not None
                           and row.get(k) == best[k]) for k in keys]  # fmt: skip
-            rel = ("–" if fe == "none" or base in (None, 0) or row["avg"] is None
+            rel = ("–" if fe == "none" or not base or row["avg"] is None
                    else f"{100.0 * (row['avg'] - base) / base:+.1f}%")  # fmt: skip
             lines.append(f"| {fe} | " + " | ".join(cells) + f" | {rel} |")
         kw = [r for r in recs if r["keyword_acc"] is not None]
@@ -337,35 +344,37 @@ def write_report(exp_root: str | Path, records: list[dict] | None = None) -> Pat
 
 
 def plot_wer_vs_snr(records: list[dict], path: str | Path) -> Path:
-    """WER (%) against SNR (dB), one line per (AM, front-end); the clean and
-    reverberant test sets are drawn as dotted horizontal reference levels."""
+    """WER (%) against SNR (dB), one line per (AM, front-end): colour = front-end,
+    line style = AM (dashed ``clean``, solid ``mct``, thick ``mct_<fe>``), so a
+    front-end's lines read together; the legend sits outside the axes."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = plt.subplots(figsize=(9, 4.8))
     groups: dict[tuple[str, str], list[dict]] = {}
     for r in records:
         groups.setdefault((r["am"], r["frontend"]), []).append(r)
-    for i, (am, fe) in enumerate(sorted(groups, key=lambda k: (_am_order(k[0]), _fe_order(k[1])))):  # noqa: E501
-        recs = groups[(am, fe)]
-        pts = sorted((r["snr_db"], r["wer"]) for r in recs
+    frontends = sorted({fe for _, fe in groups}, key=_fe_order)
+    colour = {fe: f"C{i % 10}" for i, fe in enumerate(frontends)}
+    for am, fe in sorted(groups, key=lambda k: (_am_order(k[0]), _fe_order(k[1]))):
+        pts = sorted((r["snr_db"], r["wer"]) for r in groups[(am, fe)]
                      if r["snr_db"] is not None and _condition(r["test_set"]) != "noisy")  # fmt: skip
         if not pts:
             continue
-        color = f"C{i % 10}"
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", color=color,
-                label=f"AM {am}, front-end {fe}")  # fmt: skip
-        clean = [r["wer"] for r in recs if _condition(r["test_set"]) == "clean"]
-        if clean:
-            ax.axhline(clean[0], color=color, ls=":", lw=1)
+        style = {"clean": dict(ls="--", lw=1.2, marker="s"),
+                 "mct": dict(ls="-", lw=1.2, marker="o")}.get(
+                     am, dict(ls="-", lw=2.6, marker="D"))  # fmt: skip
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], color=colour[fe],
+                ms=4, label=f"AM {am}, front-end {fe}", **style)  # fmt: skip
     ax.set_xlabel("SNR (dB)")
     ax.set_ylabel("WER (%)")
     ax.set_ylim(bottom=0)
-    ax.set_title("WER vs SNR (dotted: same system on clean test)")
+    ax.set_title("WER vs SNR (colour: front-end; dashed: clean AM, solid: MCT AM, "
+                 "thick: MCT AM on enhanced features)", fontsize=9)
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path.with_name(f".{path.stem}.tmp.png"), dpi=120)
