@@ -74,16 +74,6 @@ for s in $snrs; do test_sets="$test_sets ${test}_noisy_$s"; done
 mkdir -p "$data" "$exp/log"
 all_sets() { ls -d "$data/${train}"_* "$data/${dev}"_* "$data/${test}"_* 2>/dev/null; }
 
-run_step() {  # run_step LOG CMD...: as in recipes/simgrid/run.sh
-  local logf=$1; shift
-  mkdir -p "$(dirname "$logf")"
-  if ! "$@" > "$logf" 2>&1; then
-    tail -n 20 "$logf" >&2
-    log "FAILED: $* (log: $(pwd)/$logf)"
-    exit 1
-  fi
-}
-
 if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
   log "Stage 0: prepare CHiME-2 Track $track data dirs: $chime2_root -> $data/"
   if [ "$track" = 1 ]; then

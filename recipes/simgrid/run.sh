@@ -55,18 +55,6 @@ test_sets="test_clean test_reverb"
 for s in $snrs; do test_sets="$test_sets test_noisy_$s"; done
 mkdir -p data exp/log
 
-# run_step LOG CMD...: run a step with its output in LOG; on failure show the end of
-# the log, name the stage's command and its log file, and stop the recipe.
-run_step() {
-  local logf=$1; shift
-  mkdir -p "$(dirname "$logf")"
-  if ! "$@" > "$logf" 2>&1; then
-    tail -n 20 "$logf" >&2
-    log "FAILED: $* (log: $(pwd)/$logf)"
-    exit 1
-  fi
-}
-
 if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
   log "Stage 0: simulate simgrid ($size, seed $seed): TTS + rooms + noise -> data/"
   # data_prep skips a corpus that is complete with the same size and seed
