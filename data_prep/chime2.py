@@ -134,6 +134,28 @@ def _check_channel(channel: str) -> str:
     return channel
 
 
+def _corpus_wavs(root: Path, sets: dict[str, str], conds: dict[str, str],
+                 tag: str):  # fmt: skip
+    """Every wav under ``root`` whose path names a set and a condition (by any
+    component, case-insensitive, at any depth): yields ``(path, lower-cased
+    folder components, set, condition)``. Other folders are logged once and
+    skipped."""
+    ignored: set[Path] = set()
+    for f in _walk_files(root):
+        if f.suffix.lower() != ".wav":
+            continue
+        parts = [p.lower() for p in f.relative_to(root).parts[:-1]]
+        wset = next((sets[p] for p in parts if p in sets), None)
+        cond = next((conds[p] for p in parts if p in conds), None)
+        if wset is None or cond is None:
+            if f.parent not in ignored:
+                ignored.add(f.parent)
+                logger.debug("%s: ignoring %s (not under %s and %s)", tag, f.parent,
+                             "|".join(sets), "|".join(conds))  # fmt: skip
+            continue
+        yield f, parts, wset, cond
+
+
 def _walk_files(root: Path):
     """Every file under ``root`` (symlinks followed, loops cut), sorted."""
     seen = set()
@@ -274,22 +296,11 @@ def prepare_chime2_grid(corpus_dir: str | Path, out_dir: str | Path, *,
                            path=grid / "train")  # fmt: skip
     labels = read_mlf(mlf) if mlf is not None else None
     skips = _Skips("chime2-grid")
-    ignored: set[Path] = set()
     # (split, condition) -> records; keys kept plain here, suffixed below
     found: dict[tuple[str, str], list[_Rec]] = defaultdict(list)
-    for f in _walk_files(grid):
-        if f.suffix.lower() != ".wav":
-            continue
-        parts = [p.lower() for p in f.relative_to(grid).parts[:-1]]
-        split = next((p for p in parts if p in GRID_SPLITS), None)
-        cond = next((GRID_CONDS[p] for p in parts if p in GRID_CONDS), None)
-        if split is None or cond is None:
-            if f.parent not in ignored:
-                ignored.add(f.parent)
-                logger.debug("chime2-grid: ignoring %s (not under "
-                             "train|devel|test and clean|reverberated|isolated)",
-                             f.parent)  # fmt: skip
-            continue
+    grid_sets = {p: p for p in GRID_SPLITS}
+    wavs = _corpus_wavs(grid, grid_sets, GRID_CONDS, "chime2-grid")
+    for f, parts, split, cond in wavs:
         snr = next((snr_tag(p)[0] for p in parts if snr_tag(p)), None)
         spk, code = _grid_key(list(f.relative_to(grid).parts[:-1]) + [f.stem])
         if code is None:
@@ -423,21 +434,8 @@ def prepare_chime2_wsj0(chime2_dir: str | Path, wsj0_dir: str | Path,
                            "not found", path=wsj / "isolated")  # fmt: skip
     raw = read_dot_transcripts(wsj0_dir)
     skips = _Skips("chime2-wsj0")
-    ignored: set[Path] = set()
     groups: dict[str, list[_Rec]] = defaultdict(list)
-    for f in _walk_files(wsj):
-        if f.suffix.lower() != ".wav":
-            continue
-        parts = [p.lower() for p in f.relative_to(wsj).parts[:-1]]
-        wset = next((WSJ_SETS[p] for p in parts if p in WSJ_SETS), None)
-        cond = next((WSJ_CONDS[p] for p in parts if p in WSJ_CONDS), None)
-        if wset is None or cond is None:
-            if f.parent not in ignored:
-                ignored.add(f.parent)
-                logger.debug("chime2-wsj0: ignoring %s (not under "
-                             "reverberated|isolated and %s)",
-                             f.parent, "|".join(WSJ_SETS))  # fmt: skip
-            continue
+    for f, parts, wset, cond in _corpus_wavs(wsj, WSJ_SETS, WSJ_CONDS, "chime2-wsj0"):
         wsj_id = f.stem.lower()
         if not _WSJ_ID_RE.match(wsj_id):
             skips.add("file names not <wsj-id>.wav", f)

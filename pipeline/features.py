@@ -18,8 +18,8 @@ Waveform rule (all public functions): a floating-point waveform is taken to be i
 (``int16``) is used as sample values unchanged. Features are therefore identical for
 ``x_int16`` and ``x_int16 / 32768``.
 
-Everything here is a pure function of its arguments except :func:`write_ark_scp` /
-:func:`read_scp`, which wrap kaldiio.
+Everything here is a pure function of its arguments; writing features to a data dir
+is :class:`pipeline.make_feats.FeatsWriter`.
 """
 
 from __future__ import annotations
@@ -27,8 +27,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,9 +51,7 @@ __all__ = [
     "lifter_coeffs",
     "mel_banks",
     "num_frames",
-    "read_scp",
     "window_function",
-    "write_ark_scp",
 ]
 
 # Kaldi floors energies at FLT_EPSILON before taking logs (feature-fbank.cc).
@@ -773,32 +770,3 @@ def apply_cmvn(
 # ---------------------------------------------------------------------------------
 # ark/scp (kaldiio)
 # ---------------------------------------------------------------------------------
-
-
-def write_ark_scp(
-    items: Iterable[tuple[str, np.ndarray]], ark_path: str | os.PathLike,
-    scp_path: str | os.PathLike
-) -> int:
-    """Write (utt_id, (T, D) matrix) pairs to a Kaldi ark and its scp index.
-
-    The scp is written to a temporary name and renamed last, so an existing scp
-    always describes a complete ark. Returns the number of matrices written.
-    """
-    import kaldiio
-
-    ark_path, scp_path = os.fspath(ark_path), os.fspath(scp_path)
-    tmp_scp = scp_path + ".tmp"
-    n = 0
-    with kaldiio.WriteHelper(f"ark,scp:{ark_path},{tmp_scp}") as writer:
-        for key, mat in items:
-            writer(key, np.asarray(mat, dtype=np.float32))
-            n += 1
-    os.replace(tmp_scp, scp_path)
-    return n
-
-
-def read_scp(scp_path: str | os.PathLike):
-    """Lazy mapping utt_id -> matrix for a Kaldi scp (``kaldiio.load_scp``)."""
-    import kaldiio
-
-    return kaldiio.load_scp(os.fspath(scp_path))

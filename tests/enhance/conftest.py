@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from pipeline.datadir import DataDir
-from pipeline.features import write_ark_scp
+from pipeline.make_feats import FeatsWriter
 from tests.conftest import write_wav
 
 
@@ -45,20 +45,36 @@ def write_parallel(root: Path, n_spk=2, n_utt=6, seed=0, dim_noisy=40,
         if name == "noisy":
             tables["utt2snr"] = snr
         DataDir(**tables).save(d)
-        (d / "data").mkdir()
-        write_ark_scp(((u, feats[u]) for u in utts), d / "data" / "feats.ark",
-                      d / "feats.scp")  # fmt: skip
-        (d / "feats_type").write_text("fbank\n")
+        w = FeatsWriter(d, "fbank")
+        try:
+            for u in utts:
+                w.add(u, tables["utt2spk"][u], feats[u])
+            w.commit(DataDir.load(d))
+        finally:
+            w.close()
         out.append(d)
     return out[0], out[1]
+
+
+def make_parallel(root: Path) -> tuple[Path, Path, Path, Path]:
+    """(train_noisy, train_clean, dev_noisy, dev_clean) dirs under ``root``."""
+    tn, tc = write_parallel(root / "train", seed=0)
+    dn, dc = write_parallel(root / "dev", n_spk=1, n_utt=4, seed=1)
+    return tn, tc, dn, dc
+
+
+def train(parallel, exp: Path, conf: dict) -> dict:
+    """Train ``conf`` on :func:`make_parallel` dirs into ``exp``; its metrics."""
+    from pipeline.enhance.train import train_enhancer
+
+    tn, tc, dn, dc = parallel
+    return train_enhancer(conf, [tn], [tc], [dn], [dc], exp, progress=False)
 
 
 @pytest.fixture
 def parallel(tmp_path):
     """(train_noisy, train_clean, dev_noisy, dev_clean) dirs."""
-    tn, tc = write_parallel(tmp_path / "train", seed=0)
-    dn, dc = write_parallel(tmp_path / "dev", n_spk=1, n_utt=4, seed=1)
-    return tn, tc, dn, dc
+    return make_parallel(tmp_path)
 
 
 DNN_CONF = {"frontend": "dnn", "frontend_conf": {"context": 2, "hidden": [32, 32],

@@ -13,28 +13,24 @@ from pipeline.datadir import DataDir, DataDirError
 from pipeline.enhance.data import ParallelSet, frame_errors
 from pipeline.enhance.enhancer import EnhancerError, FeatureEnhancer
 from pipeline.enhance.models import build_model
-from pipeline.enhance.train import pairs, train_enhancer
-from tests.enhance.conftest import DNN_CONF, LSTM_CONF, write_parallel
+from pipeline.enhance.train import pairs
+from tests.enhance.conftest import (
+    DNN_CONF, LSTM_CONF, make_parallel, train, write_parallel,
+)  # fmt: skip
 
 torch.set_num_threads(1)
-
-
-def _train(parallel, exp, conf):
-    tn, tc, dn, dc = parallel
-    return train_enhancer(conf, [tn], [tc], [dn], [dc], exp, progress=False)
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """dnn and lstm models trained once for the module."""
     root = tmp_path_factory.mktemp("enh")
-    tn, tc = write_parallel(root / "train", seed=0)
-    dn, dc = write_parallel(root / "dev", n_spk=1, n_utt=4, seed=1)
+    par = make_parallel(root)
     out = {}
     for conf in (DNN_CONF, LSTM_CONF):
         exp = root / conf["frontend"]
-        out[conf["frontend"]] = (exp, _train((tn, tc, dn, dc), exp, conf))
-    return out, (tn, tc, dn, dc)
+        out[conf["frontend"]] = (exp, train(par, exp, conf))
+    return out, par
 
 
 @pytest.mark.parametrize("frontend", ["dnn", "lstm"])
@@ -121,10 +117,10 @@ def test_batchnorm_folding():
 
 def test_resume_is_exact(parallel, tmp_path):
     conf = dict(DNN_CONF, training=dict(DNN_CONF["training"], epochs=3))
-    _train(parallel, tmp_path / "full", conf)
+    train(parallel, tmp_path / "full", conf)
     # interrupted after epoch 1, then resumed to 3
-    _train(parallel, tmp_path / "part", dict(conf, training=dict(conf["training"], epochs=1)))  # noqa: E501
-    _train(parallel, tmp_path / "part", conf)
+    train(parallel, tmp_path / "part", dict(conf, training=dict(conf["training"], epochs=1)))  # noqa: E501
+    train(parallel, tmp_path / "part", conf)
     a = torch.load(tmp_path / "full" / "ckpt" / "last.pt", weights_only=False)
     b = torch.load(tmp_path / "part" / "ckpt" / "last.pt", weights_only=False)
     for k, v in a["modules"]["model"].items():

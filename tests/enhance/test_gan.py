@@ -13,8 +13,8 @@ import torch
 
 from pipeline.enhance.enhancer import FeatureEnhancer
 from pipeline.enhance.gan import GANGenerator, GANStep, TrainingDiverged
-from pipeline.enhance.train import normalize_config, train_enhancer
-from tests.enhance.conftest import write_parallel
+from pipeline.enhance.train import normalize_config
+from tests.enhance.conftest import make_parallel, train
 
 torch.set_num_threads(1)
 
@@ -30,24 +30,17 @@ def _conf(**gan):
     return dict(GAN_CONF, gan=dict(GAN_CONF["gan"], **gan))
 
 
-def _train(parallel, exp, conf):
-    tn, tc, dn, dc = parallel
-    return train_enhancer(conf, [tn], [tc], [dn], [dc], exp, progress=False)
-
-
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     root = tmp_path_factory.mktemp("gan")
-    tn, tc = write_parallel(root / "train", seed=0)
-    dn, dc = write_parallel(root / "dev", n_spk=1, n_utt=4, seed=1)
-    return root, (tn, tc, dn, dc)
+    return root, make_parallel(root)
 
 
 @pytest.fixture(scope="module")
 def trained(data):
     root, par = data
     exp = root / "exp"
-    return exp, _train(par, exp, GAN_CONF)
+    return exp, train(par, exp, GAN_CONF)
 
 
 def _step(conditional=False, **gan):
@@ -125,10 +118,10 @@ def test_ema_is_what_model_pt_and_enhancer_hold(trained, data):
 def test_resume_equals_uninterrupted(data, tmp_path):
     _, par = data
     conf = _conf(pretrain_steps=5)
-    _train(par, tmp_path / "full", conf)
+    train(par, tmp_path / "full", conf)
     one = dict(conf, training=dict(conf["training"], epochs=1))
-    _train(par, tmp_path / "part", one)
-    _train(par, tmp_path / "part", conf)
+    train(par, tmp_path / "part", one)
+    train(par, tmp_path / "part", conf)
     a = torch.load(tmp_path / "full" / "ckpt" / "last.pt", weights_only=False)
     b = torch.load(tmp_path / "part" / "ckpt" / "last.pt", weights_only=False)
     for name, mod in a["modules"].items():
@@ -184,7 +177,7 @@ def test_nan_guard_skips_then_stops(data, tmp_path, monkeypatch, caplog):
     nan_at.clear()
     nan_at.update(range(4, 10_000))
     with pytest.raises(TrainingDiverged, match=r"3 non-finite .* at epoch 1, step 6"):
-        _train(data[1], tmp_path / "exp", _conf(max_bad_steps=3))
+        train(data[1], tmp_path / "exp", _conf(max_bad_steps=3))
 
 
 def test_train_cli_with_quick_config(data, tmp_path):

@@ -294,15 +294,6 @@ def test_cmvn_stats_and_apply():
         F.apply_cmvn(feats, np.zeros((2, 4)))
 
 
-def test_ark_scp_roundtrip(tmp_path):
-    mats = {"utt1": np.ones((3, 4), np.float32), "utt2": np.zeros((0, 4), np.float32)}
-    n = F.write_ark_scp(mats.items(), tmp_path / "f.ark", tmp_path / "f.scp")
-    assert n == 2 and not (tmp_path / "f.scp.tmp").exists()
-    back = F.read_scp(tmp_path / "f.scp")
-    for k, v in mats.items():
-        np.testing.assert_array_equal(back[k], v)
-
-
 @pytest.mark.parametrize(
     "ours_kw,frame_kw,fbank_kw",
     [
