@@ -11,10 +11,15 @@ if [ ! -f "$_stamp" ]; then
   if [ ! -x "$_venv/bin/python" ]; then
     "${PYTHON:-python3}" -m venv "$_venv" || { echo "bootstrap: cannot create $_venv" >&2; exit 1; }
   fi
-  "$_venv/bin/python" -m pip install --quiet --upgrade pip >&2 &&
-  "$_venv/bin/python" -m pip install --quiet -r "$_root/requirements.txt" >&2 &&
-  "$_venv/bin/python" -m pip install --quiet --no-deps -e "$_root" >&2 ||
-    { echo "bootstrap: pip install failed (see above)" >&2; exit 1; }
+  # pip and build-backend chatter goes to a log, shown only if the install fails
+  if ! { "$_venv/bin/python" -m pip install --quiet --upgrade pip &&
+         "$_venv/bin/python" -m pip install --quiet -r "$_root/requirements.txt" &&
+         "$_venv/bin/python" -m pip install --quiet --no-deps -e "$_root"; } \
+       > "$_venv/install.log" 2>&1; then
+    tail -n 30 "$_venv/install.log" >&2
+    echo "bootstrap: pip install failed (full log: $_venv/install.log)" >&2
+    exit 1
+  fi
   rm -f "$_venv"/.installed-*
   touch "$_stamp"
 fi
