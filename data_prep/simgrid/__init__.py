@@ -1,12 +1,13 @@
 """simgrid: the embedded default corpus, a CHiME-2 Track 1-style simulation.
 
 GRID-grammar sentences ("bin blue at f two now", Cooke et al. 2006) are spoken
-by 24 synthetic espeak-ng talkers (16 train / 4 dev / 4 test, disjoint),
-reverberated with image-method RIRs (pyroomacoustics; T60 0.2-0.9 s, talker
-1-4 m from the microphone; disjoint room pools per split) and mixed with noise
-from another position in the same room: babble of 16 held-out talkers saying
-random English words, stationary coloured noise (optionally with hum) or
-transient noise (knocks, clicks, bursts, beeps). As in CHiME-2 (Vincent et al.
+by 24 synthetic espeak-ng talkers, the same ones in train, dev and test (a
+closed speaker set, as CHiME-2 Track 1's 34 GRID talkers; no talker says a
+sentence twice), reverberated with image-method RIRs (pyroomacoustics; T60
+0.2-0.9 s, talker 1-4 m from the microphone; disjoint room pools per split) and
+mixed with noise from another position in the same room: babble of 16 held-out
+talkers saying random English words, stationary coloured noise (optionally with
+hum) or transient noise (knocks, clicks, bursts, beeps). As in CHiME-2 (Vincent et al.
 2013) the SNR, one of -6, -3, 0, 3, 6, 9 dB, is measured against the
 reverberant speech over the whole utterance. The RIRs are aligned and scaled so
 their direct path is at lag 0 with gain 1: "clean" is the direct-path (dry)

@@ -40,14 +40,16 @@ PEAK_MAX = 0.95  # full-scale fraction no version of an utterance may exceed
 # has, which dominated feature MSE/LSD (Kaldi dithers by default for the same reason).
 NOISE_FLOOR_LSB = 2.0
 DONE_NAME = ".simgrid.done"
-FORMAT_VERSION = 3  # bump when the output of a given (size, seed) changes
+FORMAT_VERSION = 4  # bump when the output of a given (size, seed) changes
 
-# per_spk: utterances per speaker; rooms: RIR pool size; babble_s: seconds of
-# speech synthesised per babble talker.
+# n_speakers: the first N GRID talkers, who speak in every split (closed set, as
+# in CHiME-2 Track 1); per_spk: utterances per speaker and split (no talker says a
+# sentence twice); rooms: RIR pool size; babble_s: seconds of speech synthesised
+# per babble talker.
 SIZES = {
-    "quick": dict(per_spk={"train": 3, "dev": 3, "test": 3},
+    "quick": dict(n_speakers=12, per_spk={"train": 4, "dev": 1, "test": 1},
                   rooms={"train": 3, "dev": 1, "test": 1}, babble_s=12.0),
-    "default": dict(per_spk={"train": 190, "dev": 30, "test": 30},
+    "default": dict(n_speakers=24, per_spk={"train": 127, "dev": 5, "test": 5},
                     rooms={"train": 24, "dev": 6, "test": 6}, babble_s=60.0),
 }
 
@@ -65,26 +67,29 @@ def make_plan(size: str, seed: int) -> dict:
     """Rooms and utterance list of a corpus (cheap, no audio).
 
     Returns ``{"rooms": {split: [Room]}, "utts": {split: [(spk_idx, code)]}}``
-    where ``spk_idx`` indexes ``speakers.SPLIT_SPEAKERS[split]``.
+    where ``spk_idx`` indexes ``speakers.GRID_SPEAKERS``. Each talker's sentences
+    are drawn once, without replacement, and dealt to the splits, so utt-ids are
+    unique across splits.
     """
     if size not in SIZES:
         raise ValueError(f"size must be one of {sorted(SIZES)}, not {size!r}")
     cfg = SIZES[size]
-    plan = {"rooms": {}, "utts": {}}
+    plan = {"rooms": {}, "utts": {split: [] for split in SPLITS}}
     for s, split in enumerate(SPLITS):
         plan["rooms"][split] = [rooms.sample_room(_rng(seed, _TAG_ROOM, s, i))
                                 for i in range(cfg["rooms"][split])]
-        utts = []
-        for k in range(len(speakers.SPLIT_SPEAKERS[split])):
-            rng = _rng(seed, _TAG_PLAN, s, k)
-            idx = rng.choice(grid.N_SENTENCES, cfg["per_spk"][split], replace=False)
-            utts += [(k, grid.index_to_code(int(i))) for i in sorted(idx)]
-        plan["utts"][split] = utts
+    counts = [cfg["per_spk"][split] for split in SPLITS]
+    for k in range(cfg["n_speakers"]):
+        rng = _rng(seed, _TAG_PLAN, k)
+        idx = rng.choice(grid.N_SENTENCES, sum(counts), replace=False)
+        for split, part in zip(SPLITS, np.split(idx, np.cumsum(counts)[:-1])):
+            plan["utts"][split] += [(k, grid.index_to_code(int(i)))
+                                    for i in sorted(part)]
     return plan
 
 
-def utt_id(split: str, spk_idx: int, code: str) -> str:
-    return f"{speakers.SPLIT_SPEAKERS[split][spk_idx].spk_id}_{code}"
+def utt_id(spk_idx: int, code: str) -> str:
+    return f"{speakers.GRID_SPEAKERS[spk_idx].spk_id}_{code}"
 
 
 # ------------------------------------------------------------- phase 1 tasks
@@ -159,8 +164,8 @@ def _task_utts(seed: int, split: str, items: list[tuple[int, int, str]],
     s = SPLITS.index(split)
     out = []
     for k, spk_idx, code in items:
-        spk = speakers.SPLIT_SPEAKERS[split][spk_idx]
-        uid = utt_id(split, spk_idx, code)
+        spk = speakers.GRID_SPEAKERS[spk_idx]
+        uid = utt_id(spk_idx, code)
         words = grid.code_to_words(code)
         rng = _rng(seed, _TAG_UTT, s, k)
 
@@ -249,7 +254,8 @@ def prepare_simgrid(out_dir, size: str = "quick", seed: int = 0, nj: int = 1,
     Args:
         out_dir: where the data dirs go (``{train,dev,test}_{clean,reverb,noisy}``
             and ``{dev,test}_noisy_{m6dB,...,9dB}``).
-        size: ``"quick"`` (48/12/12 utterances) or ``"default"`` (3040/120/120).
+        size: ``"quick"`` (12 talkers, 48/12/12 utterances) or ``"default"``
+            (24 talkers, 3048/120/120).
         seed: non-negative int; the same seed gives byte-identical wavs for
             any ``nj``.
         nj: number of worker processes.
@@ -354,8 +360,8 @@ def prepare_simgrid(out_dir, size: str = "quick", seed: int = 0, nj: int = 1,
 
     _write_datadirs(DataDir, infos, out_dir, wav_dir)
     meta = dict(size=size, seed=seed, fs=FS, dry_rms_dbfs=DRY_RMS_DBFS,
-                speakers=[s.as_dict() | {"split": sp} for sp in SPLITS
-                          for s in speakers.SPLIT_SPEAKERS[sp]],
+                speakers=[s.as_dict()
+                          for s in speakers.GRID_SPEAKERS[:cfg["n_speakers"]]],
                 babble_speakers=[s.as_dict() | {"split": sp} for sp in SPLITS
                                  for s in speakers.SPLIT_BABBLE[sp]],
                 rooms={sp: [r.as_dict() for r in plan["rooms"][sp]] for sp in SPLITS},

@@ -1,10 +1,11 @@
 """The synthetic speakers: espeak-ng voice variant x pitch x pitch range x rate.
 
 The table is fixed (independent of the corpus seed) so speaker ids mean the
-same voice in every build. GRID speakers ``sg01``-``sg24`` are split 16/4/4
-into train/dev/test (half male, half female in each split); babble speakers
-``bb01``-``bb16`` are never used for GRID sentences and are split 8/4/4 into
-the train/dev/test babble pools.
+same voice in every build. GRID speakers ``sg01``-``sg24`` (half male, half
+female) speak in every split, a closed speaker set as in CHiME-2 Track 1, whose
+34 GRID talkers appear in train, dev and test; a corpus size may use the first
+N of them. Babble speakers ``bb01``-``bb16`` are never used for GRID sentences
+and are split 8/4/4 into the train/dev/test babble pools (disjoint noise).
 """
 
 from __future__ import annotations
@@ -68,11 +69,6 @@ GRID_SPEAKERS: tuple[Speaker, ...] = tuple(_make("sg", 24, 0, 20240501))
 # Babble talkers: the remaining male variants, female variants shifted.
 BABBLE_SPEAKERS: tuple[Speaker, ...] = tuple(_make("bb", 16, 12, 20240502))
 
-SPLIT_SPEAKERS = {
-    "train": GRID_SPEAKERS[:16],
-    "dev": GRID_SPEAKERS[16:20],
-    "test": GRID_SPEAKERS[20:24],
-}
 SPLIT_BABBLE = {
     "train": BABBLE_SPEAKERS[:8],
     "dev": BABBLE_SPEAKERS[8:12],

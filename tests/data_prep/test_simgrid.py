@@ -18,7 +18,8 @@ from data_prep.simgrid.grid import (
     words_to_code,
 )
 from data_prep.simgrid.rooms import Room, compute_rirs
-from data_prep.simgrid.speakers import GRID_SPEAKERS, SPLIT_SPEAKERS
+from data_prep.simgrid.simulate import SIZES
+from data_prep.simgrid.speakers import GRID_SPEAKERS
 from pipeline.datadir import DataDir
 
 SPLITS = ("train", "dev", "test")
@@ -81,17 +82,23 @@ def test_dirs_parallel(simgrid_quick):
             assert code_to_words(utt.split("_")[1]) == words
 
 
-def test_speakers_disjoint(simgrid_quick):
+def test_speakers_closed_set(simgrid_quick):
+    # CHiME-2 Track 1 style: the same talkers in every split, never the same
+    # sentence twice (so utt-ids are unique across splits, as MCT needs)
     _, dirs = simgrid_quick
-    spk = {s: set(_load(dirs, f"{s}_clean").speakers) for s in SPLITS}
-    assert not (spk["train"] & spk["dev"] or spk["train"] & spk["test"]
-                or spk["dev"] & spk["test"])
-    assert sum(len(v) for v in spk.values()) >= 24
-    assert len(spk["train"]) == 16 and len(spk["dev"]) == 4 and len(spk["test"]) == 4
+    n = SIZES["quick"]["n_speakers"]
+    expected = {s.spk_id for s in GRID_SPEAKERS[:n]}
+    utts = []
+    for split in SPLITS:
+        d = _load(dirs, f"{split}_clean")
+        assert set(d.speakers) == expected
+        per_spk = {s: len(u) for s, u in d.spk2utt.items()}
+        assert set(per_spk.values()) == {SIZES["quick"]["per_spk"][split]}
+        utts += list(d.text)
+    assert len(utts) == len(set(utts))
     # the voices behind the ids are distinct too
     voices = {(s.voice, s.pitch, s.pitch_range, s.rate) for s in GRID_SPEAKERS}
     assert len(voices) == len(GRID_SPEAKERS)
-    assert {s.spk_id for s in SPLIT_SPEAKERS["train"]} == spk["train"]
 
 
 def test_noisy_dev_points_to_per_snr_wav(simgrid_quick):
