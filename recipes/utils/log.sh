@@ -16,3 +16,46 @@ run_step() {
     exit 1
   fi
 }
+
+# A pool of background jobs, for independent steps of one stage (e.g. training
+# several models on a few cores: one-thread jobs side by side use the cores better
+# than one multi-threaded job after another):
+#   pool_init N             at most N jobs at a time
+#   pool_run NAME CMD...    start CMD (run_step ..., or a function calling it) in
+#                           the background as soon as a slot is free
+#   pool_wait               wait for all; if any failed, name them and exit 1
+# When a job fails while others wait for a slot, or the recipe is interrupted, the
+# running jobs are stopped (their work resumes on the next run, as every step's does).
+pool_init() {
+  _pool_max=$1; _pool_pids=(); _pool_names=()
+  trap 'log "interrupted: stopping the running jobs"; _pool_kill; exit 130' INT TERM
+}
+_pool_kill() {
+  local p
+  # first the commands under each job (background jobs ignore SIGINT), then the job
+  for p in "${_pool_pids[@]}"; do pkill -TERM -P "$p" 2>/dev/null || true; done
+  for p in "${_pool_pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+pool_run() {
+  local name=$1; shift
+  while [ "$(jobs -rp | wc -l)" -ge "$_pool_max" ]; do
+    if ! wait -n; then
+      log "a job failed (see above): stopping the others"
+      _pool_kill
+      exit 1
+    fi
+  done
+  log "start: $name"
+  "$@" &
+  _pool_pids+=($!); _pool_names+=("$name")
+}
+pool_wait() {
+  local i failed=""
+  for i in "${!_pool_pids[@]}"; do
+    wait "${_pool_pids[$i]}" || failed="$failed ${_pool_names[$i]}"
+  done
+  _pool_pids=(); _pool_names=()
+  trap - INT TERM
+  if [ -n "$failed" ]; then log "FAILED:$failed"; exit 1; fi
+}
