@@ -1,0 +1,66 @@
+"""The recipes' shell helpers (recipes/utils/log.sh): run_step and the job pool."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+LOG_SH = Path(__file__).resolve().parents[2] / "recipes" / "utils" / "log.sh"
+
+
+def _bash(script: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", "-c", f"set -euo pipefail; . {LOG_SH}\n{script}"],
+                          cwd=cwd, capture_output=True, text=True, timeout=60)
+
+
+def test_pool_runs_every_job_at_most_n_at_a_time(tmp_path):
+    # each job records how many jobs were running when it started
+    r = _bash("""
+job() {  # job NAME: note start, sleep, note end
+  echo start >> events; sleep 0.4; echo end >> events; echo "$1" > "done_$1"
+}
+pool_init 2
+for n in a b c d e; do pool_run "job $n" job $n; done
+pool_wait
+echo all-done
+""", tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "all-done"
+    done = sorted(p.name for p in tmp_path.glob("done_*"))
+    assert done == [f"done_{n}" for n in "abcde"]
+    running = peak = 0
+    for ev in (tmp_path / "events").read_text().split():
+        running += 1 if ev == "start" else -1
+        peak = max(peak, running)
+    assert peak == 2
+
+
+def test_pool_names_the_failed_job_and_exits_1(tmp_path):
+    r = _bash("""
+pool_init 2
+pool_run "good job" run_step log/good.log bash -c 'sleep 0.2'
+pool_run "bad job" run_step log/bad.log bash -c 'echo broken input >&2; exit 3'
+pool_wait
+echo not-reached
+""", tmp_path)
+    assert r.returncode == 1
+    assert "not-reached" not in r.stdout
+    assert "FAILED: bad job" in r.stderr  # pool_wait names it
+    assert "log/bad.log" in r.stderr and "broken input" in r.stderr  # run_step's tail
+    assert "good job" not in r.stderr.split("FAILED:")[-1]
+
+
+def test_pool_stops_the_others_when_a_job_fails_while_waiting(tmp_path):
+    t0 = time.time()
+    r = _bash("""
+pool_init 2
+pool_run slow run_step log/slow.log sleep 30
+pool_run bad run_step log/bad.log bash -c 'exit 2'
+pool_run never run_step log/never.log touch never_started
+pool_wait
+""", tmp_path)
+    assert r.returncode == 1
+    assert time.time() - t0 < 20  # the 30 s job was stopped, not waited for
+    assert not (tmp_path / "never_started").exists()
+    assert "a job failed" in r.stderr
