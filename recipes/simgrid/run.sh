@@ -101,15 +101,17 @@ fi
 
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
   log "Stage 3: enhance: data/<set> -> data/enh_<fe>/<set> for $frontends"
-  for fe in $frontends; do
-    pairs=""
+  enhance_fe() {  # enhance_fe FE: every set (skips outputs complete for this model)
+    local fe=$1 s pairs=""
     for s in $train_sets $dev_sets $test_sets; do pairs="$pairs data/$s data/enh_$fe/$s"; done
-    # enhance skips outputs that are complete for the same model
     run_step "exp/enhance/$fe/log/enhance.log" python -m pipeline enhance \
-      --model "exp/enhance/$fe" --nj "$nj" --device "$device" --no-progress $forceflag $pairs
+      --model "exp/enhance/$fe" --nj 1 --device "$device" --no-progress $forceflag $pairs
     run_step "exp/enhance/$fe/log/validate.log" python -m pipeline validate-data-dir \
       data/enh_$fe/*
-  done
+  }
+  pool_init "$nj"
+  for fe in $frontends; do pool_run "enhance $fe" enhance_fe "$fe"; done
+  pool_wait
 fi
 
 if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
