@@ -79,11 +79,14 @@ def main() -> int:
             t_comp += t2 - t1
             frames += int(lens.sum())
     n_params = sum(p.numel() for p in model.parameters())
+    mct = 3 * sum(e["num_frames"] for e in entries.values())
     rows = [("params", f"{n_params / 1e6:.2f} M"),
             ("train throughput", f"{frames / (t_data + t_comp):.0f} frames/s "
              f"({frames / (t_data + t_comp) / 100:.0f}x real time)"),
             ("data loading share of step time", f"{100 * t_data / (t_data + t_comp):.1f}%"),
-            ("MCT epoch estimate (2.0 M frames)", f"{2.0e6 * (t_data + t_comp) / frames:.0f} s")]  # fmt: skip
+            # MCT = the clean, reverb and noisy versions of --train
+            (f"MCT epoch estimate ({mct / 1e6:.1f} M frames)",
+             f"{mct * (t_data + t_comp) / frames:.0f} s")]
 
     # decoding RTF: save this (barely trained) model as an EXP dir and decode
     from pipeline.asr.decode import decode

@@ -134,11 +134,13 @@ fi
 
 if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
   log "Stage 4: acoustic models: $ams$(for fe in $frontends; do printf ' mct_%s' "$fe"; done) -> $exp/<am>"
-  train_am() {  # train_am AM TRAIN_DIRS DEV_DIR
+  train_am() {  # train_am AM TRAIN_DIRS DEV_DIR (train-am resumes/skips)
     if $force; then rm -rf "$exp/$1"; fi
-    run_step "$exp/$1/log/train.log" python -m pipeline train-am --config "$am_conf" \
-      --train "$2" --dev "$3" --out "$exp/$1" --device "$device" --seed "$seed"
+    pool_run "AM $1 ($exp/$1/log/train.log)" run_step "$exp/$1/log/train.log" \
+      python -m pipeline train-am --config "$am_conf" --train "$2" --dev "$3" \
+      --out "$exp/$1" --device "$device" --seed "$seed" --threads 1
   }
+  pool_init "$nj"  # $nj one-thread jobs side by side
   if [ "$track" = 1 ]; then
     train_am clean "$data/${train}_clean" "$data/${dev}_clean"
   fi
@@ -148,6 +150,7 @@ if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
     mct=""; for s in $train_sets; do mct="$mct,$data/enh_$fe/$s"; done
     train_am "mct_$fe" "${mct#,}" "$data/enh_$fe/${dev}_noisy_0dB"
   done
+  pool_wait
 fi
 
 if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
