@@ -103,3 +103,31 @@ def test_spec_augment_freq_warp_stretches_the_mel_axis():
         assert 0.8 <= a <= 1.2
         expect = (torch.arange(40.0) * a).clamp(max=39)
         assert torch.allclose(out[b], expect.expand(5, 40), atol=1e-5)
+
+
+def test_undecodable_utterance_gets_an_empty_line(tmp_path, feats_dirs):
+    # an utterance with a transcript but no features (e.g. make-feats skipped an
+    # unreadable wav) is written as an empty hypothesis, and its words count as
+    # deletions: the WER is not computed over the decodable utterances only
+    import shutil
+
+    from pipeline.asr.decode import decode
+    from pipeline.asr.train import train_am
+
+    torch.set_num_threads(1)
+    exp = train_am(tiny_config(tmp_path, epochs=1), [feats_dirs["train_clean"]],
+                   feats_dirs["dev"], tmp_path / "am")  # fmt: skip
+    dev = tmp_path / "dev_one_missing"
+    shutil.copytree(feats_dirs["dev"], dev)
+    lines = (dev / "feats.scp").read_text().splitlines()
+    gone = lines[3].split()[0]
+    (dev / "feats.scp").write_text("\n".join(lines[:3] + lines[4:]) + "\n")
+    out = tmp_path / "decode_none_dev"
+    c = decode(exp, dev, out)
+    hyp = dict(ln.split(" ", 1) if " " in ln else (ln, "")
+               for ln in (out / "hyp").read_text().splitlines())  # fmt: skip
+    ref = (out / "ref").read_text().splitlines()
+    assert list(hyp) == [r.split()[0] for r in ref] and len(hyp) == 8
+    assert hyp[gone] == ""
+    assert json.loads((out / "decode.json").read_text())["n_missing"] == 1
+    assert c["n_words"] == 48 and c["dels"] >= 6  # the 6 words of `gone` at least
