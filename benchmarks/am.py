@@ -14,6 +14,7 @@ Prints one table; numbers vary ±10% on a shared VM.
 from __future__ import annotations
 
 import argparse
+import random
 import sys
 import tempfile
 import time
@@ -42,6 +43,7 @@ def main() -> int:
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
+    random.seed(0)
     entries, stats, _ = training_entries([args.train])
     tokens = Tokens.from_texts([e["text"] for e in entries.values()], "char")
     dim = kaldiio.load_mat(next(iter(entries.values()))["ark"]).shape[1]
@@ -66,7 +68,9 @@ def main() -> int:
         lens = torch.round(rel * feats.shape[1]).long()
         tok, trel = batch.tokens
         tlens = torch.round(trel * tok.shape[1]).long()
-        lp, olens = model(aug(feats, lens), lens)
+        if random.random() < hp["spec_augment_prob"]:  # as CTCBrain does
+            feats = aug(feats, lens)
+        lp, olens = model(feats, lens)
         loss = torch.nn.functional.ctc_loss(lp.transpose(0, 1), tok, olens, tlens,
                                             zero_infinity=True)  # fmt: skip
         opt.zero_grad()
