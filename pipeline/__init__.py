@@ -28,9 +28,18 @@ _LAZY = {
 }
 
 
-def __getattr__(name):
-    if name in _LAZY:
-        import importlib
+def lazy_getattr(package: str, table: dict[str, str]):
+    """A module ``__getattr__`` (PEP 562) that imports ``table[name]`` on first use
+    of ``name``: how ``pipeline`` and its subpackages keep imports cheap."""
 
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'pipeline' has no attribute {name!r}")
+    def __getattr__(name):
+        if name in table:
+            import importlib
+
+            return getattr(importlib.import_module(table[name]), name)
+        raise AttributeError(f"module {package!r} has no attribute {name!r}")
+
+    return __getattr__
+
+
+__getattr__ = lazy_getattr(__name__, _LAZY)

@@ -4,18 +4,12 @@ parallel data (:mod:`.train`), inference (:class:`FeatureEnhancer`, :mod:`.enhan
 Imported lazily so ``python -m pipeline --help`` stays fast.
 """
 
+from pipeline import lazy_getattr
+
 __all__ = ["FeatureEnhancer", "EnhancerError", "train_enhancer"]
 
-_LAZY = {
+__getattr__ = lazy_getattr(__name__, {
     "FeatureEnhancer": "pipeline.enhance.enhancer",
     "EnhancerError": "pipeline.enhance.enhancer",
     "train_enhancer": "pipeline.enhance.train",
-}
-
-
-def __getattr__(name):
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'pipeline.enhance' has no attribute {name!r}")
+})
