@@ -178,7 +178,7 @@ def test_enhance_cli_writes_valid_datadir(trained, tmp_path):
     assert "devset" in m["eval"] and "dev" in m
 
 
-@pytest.mark.parametrize("frontend", ["dnn", "lstm"])
+@pytest.mark.parametrize("frontend", ["dnn", "lstm", "gan"])
 def test_train_cli_with_quick_config(parallel, tmp_path, frontend):
     from pathlib import Path
 
@@ -193,6 +193,8 @@ def test_train_cli_with_quick_config(parallel, tmp_path, frontend):
     assert main(args) == 0
     assert (exp / "model.pt").is_file() and (exp / "config.yaml").is_file()
     assert FeatureEnhancer.load(exp).enhance(np.zeros((5, 40), np.float32)).shape == (5, 40)  # noqa: E501
+    assert main(["eval-enhancer", "--model", str(exp), "--noisy", str(dn),
+                 "--clean", str(dc), "--threads", "1"]) == 0  # fmt: skip
     # target reverb without --reverb dirs: usage error
     rev = tmp_path / "rev.yaml"
     rev.write_text(conf.read_text().replace("target: clean", "target: reverb"))

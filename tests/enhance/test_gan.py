@@ -1,11 +1,10 @@
 """GAN front-end (pipeline/enhance/gan.py) on tiny synthetic parallel data: the
 adversarial game on a toy problem, EMA inference, exact resume, conditional D,
-the divergence guard and the CLI with the quick config."""
+the divergence guard (the CLI with the quick config: test_enhance.py)."""
 
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -178,20 +177,3 @@ def test_nan_guard_skips_then_stops(data, tmp_path, monkeypatch, caplog):
     nan_at.update(range(4, 10_000))
     with pytest.raises(TrainingDiverged, match=r"3 non-finite .* at epoch 1, step 6"):
         train(data[1], tmp_path / "exp", _conf(max_bad_steps=3))
-
-
-def test_train_cli_with_quick_config(data, tmp_path):
-    from pipeline.__main__ import main
-
-    _, (tn, tc, dn, dc) = data
-    conf = Path(__file__).parents[2] / "recipes/simgrid/conf/enhance_gan_quick.yaml"
-    exp = tmp_path / "exp"
-    args = ["train-enhancer", "--config", str(conf), "--noisy", f"{tn},{tn}",
-            "--clean", str(tc), "--dev-noisy", str(dn), "--dev-clean", str(dc),
-            "--out", str(exp), "--no-progress", "--threads", "1"]  # fmt: skip
-    assert main(args) == 0
-    assert (exp / "model.pt").is_file() and (exp / "config.yaml").is_file()
-    y = FeatureEnhancer.load(exp).enhance(np.zeros((5, 40), np.float32))
-    assert y.shape == (5, 40)
-    assert main(["eval-enhancer", "--model", str(exp), "--noisy", str(dn),
-                 "--clean", str(dc), "--threads", "1"]) == 0  # fmt: skip
