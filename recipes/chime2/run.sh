@@ -110,26 +110,32 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
     targets="--reverb $data/paired/${train}_reverb --dev-reverb $data/paired/${dev}_reverb"
     overrides="target: reverb"
   fi
+  pool_init "$nj"  # $nj one-thread jobs side by side
   for fe in $frontends; do
     if $force; then rm -rf "$exp/enhance/$fe"; fi
     [ -f "$exp/enhance/$fe/train.done" ] && continue
-    run_step "$exp/enhance/$fe/log/train.log" python -m pipeline train-enhancer \
+    pool_run "front-end $fe ($exp/enhance/$fe/log/train.log)" \
+      run_step "$exp/enhance/$fe/log/train.log" python -m pipeline train-enhancer \
       --config "$enh_conf/enhance_$fe.yaml" --overrides "$overrides" $inputs $targets \
-      --out "$exp/enhance/$fe" --device "$device" --seed "$seed" --threads "$nj" \
+      --out "$exp/enhance/$fe" --device "$device" --seed "$seed" --threads 1 \
       --no-progress
   done
+  pool_wait
 fi
 
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
   log "Stage 3: enhance: $data/<set> -> $data/enh_<fe>/<set> for $frontends"
+  pool_init "$nj"
   for fe in $frontends; do
     pairs=""
     for s in $train_sets ${dev}_noisy_0dB $test_sets; do
       pairs="$pairs $data/$s $data/enh_$fe/$s"
     done
-    run_step "$exp/enhance/$fe/log/enhance.log" python -m pipeline enhance \
-      --model "$exp/enhance/$fe" --nj "$nj" --device "$device" --no-progress $forceflag $pairs
+    pool_run "enhance $fe" run_step "$exp/enhance/$fe/log/enhance.log" \
+      python -m pipeline enhance --model "$exp/enhance/$fe" --nj 1 --device "$device" \
+      --no-progress $forceflag $pairs
   done
+  pool_wait
 fi
 
 if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
