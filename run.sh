@@ -3,5 +3,8 @@
 # recipes/simgrid/run.sh with the same options (see `./run.sh --help`).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-. "$here/recipes/utils/bootstrap.sh"
+case " $* " in
+  *" --help "*|*" -h "*) ;;  # help needs nothing installed
+  *) . "$here/recipes/utils/bootstrap.sh" ;;
+esac
 exec "$here/recipes/simgrid/run.sh" "$@"

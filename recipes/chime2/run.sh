@@ -16,7 +16,6 @@
 #   6  score and report (Track 1: keyword accuracy per SNR; Track 2: WER per SNR)
 set -euo pipefail
 cd "$(dirname "$0")"
-. ../utils/path.sh
 . ../utils/log.sh
 
 stage=0
@@ -44,6 +43,7 @@ help_message="Usage: $0 --track 1|2 --chime2-root DIR [--wsj0-root DIR] [options
   --am-conf FILE       acoustic model config (default $am_conf; the GRID-sized
                        default is small for WSJ0-5k: give a larger one for Track 2)"
 . ../utils/parse_options.sh
+. ../utils/path.sh  # after the options: --help works before anything is installed
 
 if [ $# -ne 0 ]; then echo "$0: unexpected argument '$1' (see --help)" >&2; exit 2; fi
 case "$track" in 1|2) ;; *) echo "$0: --track must be 1 or 2" >&2; exit 2 ;; esac

@@ -14,7 +14,6 @@
 #   6  score and report -> exp/results.json, exp/report.md, exp/wer_vs_snr.png
 set -euo pipefail
 cd "$(dirname "$0")"
-. ../utils/path.sh
 . ../utils/log.sh
 
 stage=0
@@ -39,6 +38,7 @@ Stages: 0 simulate corpus, 1 features (+CMVN), 2 train front-ends, 3 enhance,
 4 train AMs (clean, mct, mct_<frontend>), 5 decode, 6 score and report.
 Outputs: data/, exp/ (report: exp/report.md, exp/wer_vs_snr.png)."
 . ../utils/parse_options.sh
+. ../utils/path.sh  # after the options: --help works before anything is installed
 
 if [ $# -ne 0 ]; then echo "$0: unexpected argument '$1' (see --help)" >&2; exit 2; fi
 case "$device" in cpu|cuda) ;; *) echo "$0: --device must be cpu or cuda" >&2; exit 2 ;; esac

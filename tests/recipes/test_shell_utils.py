@@ -1,4 +1,5 @@
-"""The recipes' shell helpers (recipes/utils/log.sh): run_step and the job pool."""
+"""The recipes' shell helpers (recipes/utils/log.sh): run_step and the job pool; and
+that the recipes answer --help with nothing installed."""
 
 from __future__ import annotations
 
@@ -64,3 +65,21 @@ pool_wait
     assert time.time() - t0 < 20  # the 30 s job was stopped, not waited for
     assert not (tmp_path / "never_started").exists()
     assert "a job failed" in r.stderr
+
+
+def test_recipe_help_needs_nothing_installed(tmp_path):
+    # a copy of recipes/ with no .venv beside it and no project python on PATH:
+    # --help and usage errors must still answer (path.sh comes after the options)
+    import shutil
+
+    shutil.copytree(LOG_SH.parents[1], tmp_path / "recipes",
+                    ignore=shutil.ignore_patterns("data*", "exp*", "corpus"))  # fmt: skip
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    for recipe in ("simgrid", "chime2"):
+        run = tmp_path / "recipes" / recipe / "run.sh"
+        r = subprocess.run(["bash", str(run), "--help"], env=env, capture_output=True,
+                           text=True, timeout=30)  # fmt: skip
+        assert r.returncode == 0 and "--stage N" in r.stdout, r.stderr
+        r = subprocess.run(["bash", str(run), "--no-such-option", "1"], env=env,
+                           capture_output=True, text=True, timeout=30)  # fmt: skip
+        assert r.returncode == 2 and "unknown option" in r.stderr
