@@ -22,7 +22,7 @@ simgrid). A dir that holds the same utterance at several SNRs (the all-SNR noisy
 dirs of devel and test) suffixes *every* utt-id with its SNR tag
 (``s01_bbaf2n_m6dB``) to keep ids unique; per-SNR dirs keep the plain ids. The
 transcript is the GRID code spelled out in lower case (``bbaf2n`` -> "bin blue at
-f two now", :func:`data_prep.simgrid.grid.code_to_words`), or the HTK MLF's words
+f two now", :func:`pipeline.grid.code_to_words`), or the HTK MLF's words
 (lower-cased; ``sil``/``sp`` dropped) when ``mlf`` is given.
 
 **Track 2, medium vocabulary (WSJ0-5k)** — :func:`prepare_chime2_wsj0`::
@@ -56,7 +56,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from data_prep.simgrid.grid import code_to_words
+from pipeline.grid import code_to_words
 from pipeline.datadir import CHANNELS, DataDir, DataDirError
 
 logger = logging.getLogger(__name__)

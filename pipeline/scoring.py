@@ -19,7 +19,7 @@ import os
 import re
 from pathlib import Path
 
-from pipeline.asr.grammar import KEYWORDS, is_grid
+from pipeline.grid import KEYWORDS, is_grid
 
 logger = logging.getLogger(__name__)
 

@@ -16,14 +16,16 @@ speech and is sample-aligned with "reverb" and "noisy".
 Output (``prepare_simgrid``): Kaldi data dirs ``{train,dev,test}_{clean,reverb,
 noisy}`` (parallel: same utt-ids ``<spk>_<gridcode>``), and for dev/test also
 ``{dev,test}_noisy_{m6dB,m3dB,0dB,3dB,6dB,9dB}`` (every utterance at that SNR;
-``X_noisy`` holds each at one random SNR). Wavs: 16 kHz 16-bit mono, one gain
-per utterance for all its versions (peak <= 0.95 FS; dry speech at -25 dBFS
-RMS before that gain). ``simgrid_info.json`` records speakers, rooms and each
-utterance's room, noise type and SNR. The same seed gives byte-identical wavs
+``X_noisy`` holds each at one random SNR). Wavs: 16 kHz 16-bit mono; the dry
+speech of every utterance at one active speech level (-32 dBFS, ITU-T P.56), no
+per-utterance gain, so levels are equal across splits and SNRs (a sample that would
+exceed full scale is clipped and counted). SNR is a whole-utterance figure
+(silence included). ``simgrid_info.json`` records speakers, rooms and each
+utterance's room, noise type, SNR and clipped samples. The same seed gives byte-identical wavs
 for any ``nj``.
 """
 
-from .grid import code_to_words, words_to_code
+from pipeline.grid import code_to_words, words_to_code
 from .simulate import SNR_TAGS, SNRS_DB, dir_names, prepare_simgrid
 
 __all__ = ["prepare_simgrid", "code_to_words", "words_to_code", "dir_names",

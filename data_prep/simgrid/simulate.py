@@ -24,7 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import grid, noise, rooms, speakers
+from pipeline import grid
+
+from . import noise, rooms, speakers
 
 logger = logging.getLogger(__name__)
 
@@ -32,15 +34,20 @@ FS = 16000  # Hz, corpus sample rate
 SPLITS = ("train", "dev", "test")
 SNRS_DB = (-6, -3, 0, 3, 6, 9)
 SNR_TAGS = {-6: "m6dB", -3: "m3dB", 0: "0dB", 3: "3dB", 6: "6dB", 9: "9dB"}
-DRY_RMS_DBFS = -25.0  # level of the dry (= direct-path, "clean") speech
-PEAK_MAX = 0.95  # full-scale fraction no version of an utterance may exceed
+# Every utterance's dry (= direct-path, "clean") speech is put at this active
+# speech level (ITU-T P.56 method B, pipeline.audio.active_level_db), with no
+# per-utterance gain after it: clean level is the same in every split and at
+# every SNR, so it cannot tell them apart. -32 dBFS leaves headroom for the
+# reverberant -6 dB mixes; a sample that would still exceed full scale is
+# clipped and counted (simgrid_info.json: n_clipped).
+DRY_ACTIVE_DBFS = -32.0
 # Recording noise floor, RMS in 16-bit LSBs (2 LSB = -84 dBFS), added independently
 # to every version as a microphone/ADC would. Without it the dry version has digital
 # silence, whose log-mel sits at log(FLT_EPS) = -15.9: an artefact no real recording
 # has, which dominated feature MSE/LSD (Kaldi dithers by default for the same reason).
 NOISE_FLOOR_LSB = 2.0
 DONE_NAME = ".simgrid.done"
-FORMAT_VERSION = 4  # bump when the output of a given (size, seed) changes
+FORMAT_VERSION = 5  # bump when the output of a given (size, seed) changes
 
 # n_speakers: the first N GRID talkers, who speak in every split (closed set, as
 # in CHiME-2 Track 1); per_spk: utterances per speaker and split (no talker says a
@@ -49,7 +56,9 @@ FORMAT_VERSION = 4  # bump when the output of a given (size, seed) changes
 SIZES = {
     "quick": dict(n_speakers=12, per_spk={"train": 4, "dev": 1, "test": 1},
                   rooms={"train": 3, "dev": 1, "test": 1}, babble_s=12.0),
-    "default": dict(n_speakers=24, per_spk={"train": 127, "dev": 5, "test": 5},
+    # default: 600 test utterances per condition, as CHiME-2 Track 1's test set;
+    # 240 dev (10 per talker) for model selection at a quarter of the test cost
+    "default": dict(n_speakers=24, per_spk={"train": 127, "dev": 10, "test": 25},
                     rooms={"train": 24, "dev": 6, "test": 6}, babble_s=60.0),
 }
 
@@ -88,6 +97,20 @@ def make_plan(size: str, seed: int) -> dict:
     return plan
 
 
+# Spoken forms for espeak-ng. Alone, "a" is read as the article (schwa); the
+# quoted apostrophe form makes espeak say the letter name /eI/. All other
+# letters and words are already pronounced as intended (checked with
+# espeak_TextToPhonemes on espeak-ng 1.52).
+SPOKEN_LETTER = {c: c for c in grid.LETTERS} | {"a": "'a'"}
+
+
+def spoken_text(words: str) -> str:
+    """Text to give espeak-ng for a GRID transcript (letter slot spelled out)."""
+    w = words.split()
+    w[3] = SPOKEN_LETTER[w[3]]
+    return " ".join(w)
+
+
 def utt_id(spk_idx: int, code: str) -> str:
     return f"{speakers.GRID_SPEAKERS[spk_idx].spk_id}_{code}"
 
@@ -101,7 +124,7 @@ def _resample(x_int16: np.ndarray) -> np.ndarray:
     return soxr.resample(x_int16.astype(np.float64) / 32768.0, ESPEAK_RATE, FS)
 
 
-def _task_room(room: rooms.Room) -> tuple[np.ndarray, np.ndarray]:
+def _task_room(room: rooms.Room) -> tuple[rooms.Rir, rooms.Rir]:
     return rooms.compute_rirs(room, FS)
 
 
@@ -141,8 +164,11 @@ def _materials(path: str) -> dict:
     return _materials_cache[path]
 
 
-def _to_int16(x: np.ndarray) -> np.ndarray:
-    return np.clip(np.round(x * 32768.0), -32768, 32767).astype(np.int16)
+def _to_int16(x: np.ndarray) -> tuple[np.ndarray, int]:
+    """16-bit samples of ``x`` (full scale 1.0) and how many had to be clipped."""
+    q = np.round(x * 32768.0)
+    n_clip = int(np.count_nonzero((q > 32767) | (q < -32768)))
+    return np.clip(q, -32768, 32767).astype(np.int16), n_clip
 
 
 def _write(path: Path, x_int16: np.ndarray) -> None:
@@ -155,7 +181,7 @@ def _task_utts(seed: int, split: str, items: list[tuple[int, int, str]],
                n_rooms: int, n_babble: int, materials_path: str,
                wav_dir: str) -> list[dict]:
     """Simulate utterances ``items`` = ``[(index_in_split, spk_idx, code)]``."""
-    from scipy.signal import fftconvolve
+    from pipeline.audio import active_level_db
 
     from .tts import get_engine
 
@@ -169,31 +195,34 @@ def _task_utts(seed: int, split: str, items: list[tuple[int, int, str]],
         words = grid.code_to_words(code)
         rng = _rng(seed, _TAG_UTT, s, k)
 
-        # dry speech with natural-looking silences around it, fixed RMS
-        x = _trim(_resample(get_engine().synth(grid.spoken_text(words),
+        # dry speech with natural-looking silences around it, at a fixed active
+        # speech level (the leading/trailing silence does not change it)
+        x = _trim(_resample(get_engine().synth(spoken_text(words),
                                                **spk.tts_kwargs())))
         lead, tail = int(rng.uniform(0.15, 0.35) * FS), int(rng.uniform(0.2, 0.4) * FS)
+        x *= 10 ** ((DRY_ACTIVE_DBFS - active_level_db(x, FS)) / 20)
         dry = np.concatenate([np.zeros(lead), x, np.zeros(tail)])
-        dry *= 10 ** (DRY_RMS_DBFS / 20) / np.sqrt(np.mean(dry**2))
         n = len(dry)
 
         room = int(rng.integers(n_rooms))
-        h_s, h_n = mats[f"rir_{split}_{room}_speech"], mats[f"rir_{split}_{room}_noise"]
-        rev = fftconvolve(dry, h_s)[:n]  # h_s direct path at lag 0: aligned
+        rir_s, rir_n = (rooms.Rir(mats[f"rir_{split}_{room}_{w}"],
+                                  int(mats[f"rir_{split}_{room}_{w}_shift"]))
+                        for w in ("speech", "noise"))  # fmt: skip
+        rev = rooms.apply_rir(dry, rir_s, n)  # aligned with dry (shift dropped)
 
         kind = noise.NOISE_TYPES[int(rng.integers(len(noise.NOISE_TYPES)))]
         # start the noise before the utterance so its reverb is in steady state
-        pre = min(len(h_n), FS)
+        pre = min(len(rir_n.h), FS)
         nz = noise.make_noise(kind, rng, n + pre, streams)
-        nz = fftconvolve(nz, h_n)[pre: pre + n]
+        nz = rooms.apply_rir(nz, rir_n)[pre: pre + n]
 
         snrs = [int(rng.choice(SNRS_DB))] if split == "train" else list(SNRS_DB)
         pick = int(rng.choice(SNRS_DB)) if split != "train" else snrs[0]
+        # SNR over the whole utterance (silence included), against the
+        # reverberant speech, as CHiME-2 mixed
         e_rev, e_nz = np.sum(rev**2), np.sum(nz**2)
         mixes = {snr: rev + nz * np.sqrt(e_rev / (e_nz * 10 ** (snr / 10)))
                  for snr in snrs}
-        peak = max(np.max(np.abs(v)) for v in [dry, rev, *mixes.values()])
-        gain = min(1.0, PEAK_MAX / peak)  # one gain for every version: levels agree
 
         base = Path(wav_dir) / split
         versions = {"clean": dry, "reverb": rev}
@@ -201,11 +230,14 @@ def _task_utts(seed: int, split: str, items: list[tuple[int, int, str]],
             versions["noisy"] = mixes[snrs[0]]
         else:
             versions |= {f"noisy_{SNR_TAGS[snr]}": v for snr, v in mixes.items()}
+        n_clipped = 0
         for ver, sig in versions.items():
             floor = rng.standard_normal(n) * (NOISE_FLOOR_LSB / 32768.0)
-            _write(base / ver / f"{uid}.wav", _to_int16(gain * sig + floor))
+            q, c = _to_int16(sig + floor)
+            n_clipped += c
+            _write(base / ver / f"{uid}.wav", q)
         out.append(dict(utt=uid, split=split, spk=spk.spk_id, text=words, room=room,
-                        noise=kind, snrs=snrs, pick=pick, gain_db=20 * np.log10(gain),
+                        noise=kind, snrs=snrs, pick=pick, n_clipped=n_clipped,
                         dur_s=n / FS))
     return out
 
@@ -255,7 +287,7 @@ def prepare_simgrid(out_dir, size: str = "quick", seed: int = 0, nj: int = 1,
         out_dir: where the data dirs go (``{train,dev,test}_{clean,reverb,noisy}``
             and ``{dev,test}_noisy_{m6dB,...,9dB}``).
         size: ``"quick"`` (12 talkers, 48/12/12 utterances) or ``"default"``
-            (24 talkers, 3048/120/120).
+            (24 talkers, 3048/240/600).
         seed: non-negative int; the same seed gives byte-identical wavs for
             any ``nj``.
         nj: number of worker processes.
@@ -323,8 +355,9 @@ def prepare_simgrid(out_dir, size: str = "quick", seed: int = 0, nj: int = 1,
         def on_mat(i, res):
             kind, split, j, _ = jobs1[i]
             if kind == "rir":
-                materials[f"rir_{split}_{j}_speech"] = res[0]
-                materials[f"rir_{split}_{j}_noise"] = res[1]
+                for w, rir in zip(("speech", "noise"), res):
+                    materials[f"rir_{split}_{j}_{w}"] = rir.h
+                    materials[f"rir_{split}_{j}_{w}_shift"] = np.int64(rir.shift)
             else:
                 materials[f"babble_{split}_{j}"] = res
             bar.update(1)
@@ -359,7 +392,12 @@ def prepare_simgrid(out_dir, size: str = "quick", seed: int = 0, nj: int = 1,
         shutil.rmtree(work, ignore_errors=True)
 
     _write_datadirs(DataDir, infos, out_dir, wav_dir)
-    meta = dict(size=size, seed=seed, fs=FS, dry_rms_dbfs=DRY_RMS_DBFS,
+    n_clipped = sum(d["n_clipped"] for d in infos)
+    if n_clipped:
+        logger.warning("simgrid: %d samples clipped in %d utterances", n_clipped,
+                       sum(1 for d in infos if d["n_clipped"]))  # fmt: skip
+    meta = dict(size=size, seed=seed, fs=FS, dry_active_dbfs=DRY_ACTIVE_DBFS,
+                n_clipped=n_clipped,
                 speakers=[s.as_dict()
                           for s in speakers.GRID_SPEAKERS[:cfg["n_speakers"]]],
                 babble_speakers=[s.as_dict() | {"split": sp} for sp in SPLITS

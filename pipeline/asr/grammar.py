@@ -1,27 +1,10 @@
-"""The GRID sentence grammar (Cooke et al., JASA 2006), as used by CHiME-2 Track 1.
-
-A sentence is *command colour preposition letter digit adverb*, e.g.
-"bin blue at f two now". The letter and digit are the keywords scored by the
-CHiME-2 Track 1 keyword accuracy.
-"""
+"""Decoding with the GRID grammar (the grammar itself: :mod:`pipeline.grid`)."""
 
 from __future__ import annotations
 
-COMMANDS = ("bin", "lay", "place", "set")
-COLOURS = ("blue", "green", "red", "white")
-PREPOSITIONS = ("at", "by", "in", "with")
-LETTERS = tuple("abcdefghijklmnopqrstuvxyz")  # GRID has no "w"
-DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight",
-          "nine")  # fmt: skip
-ADVERBS = ("again", "now", "please", "soon")
-SLOTS = (COMMANDS, COLOURS, PREPOSITIONS, LETTERS, DIGITS, ADVERBS)
-VOCAB = frozenset(w for slot in SLOTS for w in slot)  # 51 words
-KEYWORDS = frozenset(LETTERS) | frozenset(DIGITS)
+from pipeline.grid import KEYWORDS, SLOTS, VOCAB, is_grid
 
-
-def is_grid(words: list[str]) -> bool:
-    """True if every word belongs to the GRID vocabulary."""
-    return all(w in VOCAB for w in words)
+__all__ = ["KEYWORDS", "SLOTS", "VOCAB", "is_grid", "snap_to_grid"]
 
 
 def _edit(a: str, b: str) -> int:

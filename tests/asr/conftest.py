@@ -10,7 +10,7 @@ import kaldiio
 import numpy as np
 import pytest
 
-from pipeline.asr.grammar import SLOTS
+from pipeline.grid import SLOTS
 from pipeline.datadir import DataDir
 from pipeline.features import add_cmvn_stats, cmvn_stats
 

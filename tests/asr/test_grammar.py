@@ -1,4 +1,5 @@
-from pipeline.asr.grammar import SLOTS, VOCAB, is_grid, snap_to_grid
+from pipeline.asr.grammar import snap_to_grid
+from pipeline.grid import SLOTS, VOCAB, is_grid
 
 
 def test_vocab():

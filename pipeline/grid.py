@@ -1,4 +1,6 @@
-"""GRID corpus grammar and the 6-character sentence codes.
+"""The GRID grammar, its keywords and sentence codes: the one home of the six
+word slots, used by simgrid, the CHiME-2 preparation, scoring (keyword accuracy)
+and decoding (:mod:`pipeline.asr.grammar`).
 
 GRID (Cooke et al., JASA 2006) sentences have six slots:
 ``command colour preposition letter digit adverb``, e.g. "bin blue at f two now".
@@ -16,9 +18,12 @@ COLOURS = ("blue", "green", "red", "white")
 PREPOSITIONS = ("at", "by", "in", "with")
 LETTERS = tuple("abcdefghijklmnopqrstuvxyz")  # GRID has no "w"
 DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight",
-          "nine")
+          "nine")  # fmt: skip
 ADVERBS = ("again", "now", "please", "soon")
 SLOTS = (COMMANDS, COLOURS, PREPOSITIONS, LETTERS, DIGITS, ADVERBS)
+VOCAB = frozenset(w for slot in SLOTS for w in slot)  # 51 words
+# CHiME-2 Track 1 scores the letter and digit (slots 4 and 5)
+KEYWORDS = frozenset(LETTERS) | frozenset(DIGITS)
 
 # Number of distinct sentences: 4 * 4 * 4 * 25 * 10 * 4.
 N_SENTENCES = 64000
@@ -26,12 +31,6 @@ N_SENTENCES = 64000
 _INITIAL = {0: COMMANDS, 1: COLOURS, 2: PREPOSITIONS, 5: ADVERBS}
 _DIGIT_CHAR = {d: ("z" if i == 0 else str(i)) for i, d in enumerate(DIGITS)}
 _CHAR_DIGIT = {c: d for d, c in _DIGIT_CHAR.items()} | {"0": "zero"}
-
-# Spoken forms for espeak-ng. Alone, "a" is read as the article (schwa); the
-# quoted apostrophe form makes espeak say the letter name /eI/. All other
-# letters and words are already pronounced as intended (checked with
-# espeak_TextToPhonemes on espeak-ng 1.52).
-SPOKEN_LETTER = {c: c for c in LETTERS} | {"a": "'a'"}
 
 
 def code_to_words(code: str) -> str:
@@ -76,8 +75,6 @@ def index_to_code(index: int) -> str:
     return words_to_code(" ".join(reversed(parts)))
 
 
-def spoken_text(words: str) -> str:
-    """Text to give espeak-ng for a GRID transcript (letter slot spelled out)."""
-    w = words.split()
-    w[3] = SPOKEN_LETTER[w[3]]
-    return " ".join(w)
+def is_grid(words: list[str]) -> bool:
+    """True if every word belongs to the GRID vocabulary."""
+    return all(w in VOCAB for w in words)
