@@ -5,19 +5,37 @@
   and digit tokens aligned to an identical hypothesis token in the minimum-edit
   alignment (Barker et al., "The second CHiME speech separation and recognition
   challenge", ICASSP 2013).
-* :func:`score_exp` — scan ``EXP_ROOT/*/decode_<frontend>_<testset>/`` and write
-  ``results.json`` (+ ``results.meta.json``); :func:`write_report` — ``report.md``
-  and ``wer_vs_snr.png``.
+* :func:`bootstrap_weights`, :func:`wer_interval`, :func:`paired_bootstrap` —
+  utterance bootstrap (Bisani & Ney, "Bootstrap estimates for confidence intervals
+  in ASR performance evaluation", ICASSP 2004; the method of Kaldi's
+  ``compute-wer-bootci``): resample utterances with replacement, recompute the
+  corpus WER; for two systems on the same utterances, the same resamples give the
+  difference's interval and the probability of improvement.
+* :func:`score_exp` — scan ``EXP_ROOT/*/decode_<frontend>_<testset>/`` (and
+  ``EXP_ROOT/seed<N>/*/decode_*`` of other training seeds) and write
+  ``results.json`` (+ ``results.meta.json``, ``results.csv``) and
+  ``comparisons.json``; :func:`write_report` — ``report.md``, ``report.tex`` and
+  ``wer_vs_snr.png``.
+
+Pooled noisy records (``test_set: "noisy_avg"``) average the WER over the
+fixed-SNR noisy sets of a split, which hold the same utterances; their intervals
+resample *utterance ids jointly* across those sets. (An utterance's errors
+correlate across SNRs, so resampling each set on its own would understate the
+interval, by half on the default simgrid run.)
 """
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import logging
 import os
 import re
 from pathlib import Path
+
+import numpy as np
 
 from pipeline.grid import KEYWORDS, is_grid
 
@@ -25,7 +43,13 @@ logger = logging.getLogger(__name__)
 
 DECODE_META = "decode.json"  # written by decode: am, frontend, test_set, data_dir
 RESULT_KEYS = ("am", "frontend", "test_set", "snr_db", "wer", "n_words", "n_err",
-               "keyword_acc")  # fmt: skip
+               "keyword_acc", "wer_ci95", "n_utts", "seed")  # fmt: skip
+COMPARISON_KEYS = ("am", "frontend", "ref_am", "ref_frontend", "test_set", "seed",
+                   "wer", "ref_wer", "delta", "delta_ci95", "p_improvement")  # fmt: skip
+N_BOOT = 2000  # bootstrap resamples
+BOOT_SEED = 0
+SIGNIFICANT = 0.95  # p_improvement >= this (or <= 1 - this): a significant change
+POOLED = "noisy_avg"
 
 
 # ------------------------------------------------------------------ text files
@@ -59,6 +83,38 @@ def _pairs(refs: dict[str, str], hyps: dict[str, str]):
     return [(refs[u].split(), hyps.get(u, "").split()) for u in sorted(refs)]
 
 
+def utt_errors(refs: dict[str, str], hyps: dict[str, str]) -> dict[str, np.ndarray]:
+    """Per-utterance word error counts of ``hyps`` against ``refs``, utterances in
+    sorted order: ``{utts, n_words, ins, dels, sub}`` (arrays of length N).
+
+    An utterance missing from ``hyps`` counts as an empty hypothesis; an empty
+    reference makes every hypothesis word an insertion.
+    """
+    import jiwer
+
+    pairs = _pairs(refs, hyps)
+    n = len(pairs)
+    out = {k: np.zeros(n, dtype=np.int64) for k in ("n_words", "ins", "dels", "sub")}
+    out["utts"] = np.array(sorted(refs))
+    for i, (r, h) in enumerate(pairs):
+        out["n_words"][i] = len(r)
+        if not r:
+            out["ins"][i] = len(h)
+    scored = [i for i, (r, _) in enumerate(pairs) if r]
+    if scored:
+        o = jiwer.process_words([" ".join(pairs[i][0]) for i in scored],
+                                [" ".join(pairs[i][1]) for i in scored])  # fmt: skip
+        for i, chunks in zip(scored, o.alignments):
+            for c in chunks:
+                if c.type == "insert":
+                    out["ins"][i] += c.hyp_end_idx - c.hyp_start_idx
+                elif c.type == "delete":
+                    out["dels"][i] += c.ref_end_idx - c.ref_start_idx
+                elif c.type == "substitute":
+                    out["sub"][i] += c.ref_end_idx - c.ref_start_idx
+    return out
+
+
 def error_counts(refs: dict[str, str], hyps: dict[str, str]) -> dict:
     """Word errors of ``hyps`` against ``refs`` (both {utt: text}).
 
@@ -71,24 +127,84 @@ def error_counts(refs: dict[str, str], hyps: dict[str, str]) -> dict:
     Raises:
         ValueError: ``refs`` is empty or holds no words (WER is undefined).
     """
-    import jiwer
-
-    pairs = _pairs(refs, hyps)
-    n_words = sum(len(r) for r, _ in pairs)
+    u = utt_errors(refs, hyps)
+    n_words = int(u["n_words"].sum())
     if n_words == 0:
         raise ValueError("reference set has no words: WER is undefined")
-    ins = dels = subs = 0
-    scored = [(r, h) for r, h in pairs if r]
-    ins += sum(len(h) for r, h in pairs if not r)  # empty ref: all insertions
-    if scored:
-        o = jiwer.process_words([" ".join(r) for r, _ in scored],
-                                [" ".join(h) for _, h in scored])  # fmt: skip
-        ins += o.insertions
-        dels += o.deletions
-        subs += o.substitutions
+    ins, dels, subs = (int(u[k].sum()) for k in ("ins", "dels", "sub"))
     n_err = ins + dels + subs
     return dict(wer=100.0 * n_err / n_words, n_err=n_err, n_words=n_words, ins=ins,
-                dels=dels, sub=subs, n_utts=len(pairs))  # fmt: skip
+                dels=dels, sub=subs, n_utts=len(u["utts"]))  # fmt: skip
+
+
+# -------------------------------------------------------------------- bootstrap
+_weights_cache: dict[tuple[int, int, int], np.ndarray] = {}
+
+
+def bootstrap_weights(n_utts: int, n_boot: int = N_BOOT, seed: int = BOOT_SEED
+                      ) -> np.ndarray:  # fmt: skip
+    """``(n_boot, n_utts)`` resample counts: row b says how often each utterance
+    is drawn in resample b (n_utts draws with replacement). Fixed by ``seed`` and
+    the set size, so every system scored on the same (sorted) utterances sees the
+    same resamples: that pairing is what makes the paired bootstrap paired."""
+    key = (int(n_utts), int(n_boot), int(seed))
+    if key not in _weights_cache:
+        rng = np.random.default_rng([seed, n_utts])
+        idx = rng.integers(0, n_utts, size=(n_boot, n_utts))
+        w = np.zeros((n_boot, n_utts), dtype=np.float64)
+        np.add.at(w, (np.arange(n_boot)[:, None], idx), 1.0)
+        _weights_cache.clear()
+        _weights_cache[key] = w
+    return _weights_cache[key]
+
+
+def _boot_wer(err: np.ndarray, words: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Corpus WER (percent) of every resample. ``err``/``words``: ``(N,)`` for one
+    set or ``(S, N)`` for S sets of the same utterances (then the mean over the
+    S per-set WERs, each set resampled with the same utterance draws)."""
+    err, words = np.atleast_2d(err).astype(float), np.atleast_2d(words).astype(float)
+    wer = 100.0 * (w @ err.T) / np.maximum(w @ words.T, 1.0)  # (B, S)
+    return wer.mean(axis=1)
+
+
+def _point_wer(err, words) -> float:
+    err, words = np.atleast_2d(err), np.atleast_2d(words)
+    return float(np.mean(100.0 * err.sum(1) / np.maximum(words.sum(1), 1)))
+
+
+def wer_interval(err, words, n_boot: int = N_BOOT, seed: int = BOOT_SEED,
+                 level: float = 0.95) -> tuple[float, float]:  # fmt: skip
+    """Percentile bootstrap interval (percent) of the corpus WER.
+
+    Args:
+        err, words: per-utterance errors and reference words, ``(N,)``, or
+            ``(S, N)`` for the mean WER over S sets of the same N utterances
+            (resampled jointly: one utterance draw for all S sets).
+    """
+    b = _boot_wer(err, words, bootstrap_weights(np.shape(err)[-1], n_boot, seed))
+    a = 100 * (1 - level) / 2
+    return float(np.percentile(b, a)), float(np.percentile(b, 100 - a))
+
+
+def paired_bootstrap(err, words, ref_err, ref_words, n_boot: int = N_BOOT,
+                     seed: int = BOOT_SEED, level: float = 0.95) -> dict:  # fmt: skip
+    """Paired bootstrap of a system against a reference on the same utterances
+    (same order; ``(N,)`` or ``(S, N)`` as in :func:`wer_interval`).
+
+    Returns ``{wer, ref_wer, delta, delta_ci95: [low, high], p_improvement}``:
+    percent and percent points, ``delta = wer - ref_wer`` (negative = better);
+    ``p_improvement`` is the share of resamples in which the system's WER is
+    below the reference's (ties count half, so identical systems give 0.5).
+    """
+    if np.shape(err) != np.shape(ref_err):
+        raise ValueError("paired bootstrap needs both systems on the same utterances")
+    w = bootstrap_weights(np.shape(err)[-1], n_boot, seed)
+    d = _boot_wer(err, words, w) - _boot_wer(ref_err, ref_words, w)
+    a = 100 * (1 - level) / 2
+    wer, ref = _point_wer(err, words), _point_wer(ref_err, ref_words)
+    return dict(wer=wer, ref_wer=ref, delta=wer - ref,
+                delta_ci95=[float(np.percentile(d, a)), float(np.percentile(d, 100 - a))],
+                p_improvement=float(np.mean(d < 0) + 0.5 * np.mean(d == 0)))  # fmt: skip
 
 
 def keyword_accuracy(refs: dict[str, str], hyps: dict[str, str],
@@ -143,14 +259,34 @@ def write_decode_scores(out_dir: str | Path, refs: dict[str, str],
 
 
 # ------------------------------------------------------------------ results.json
-_DECODE_RE = re.compile(r"^decode_(?P<frontend>[^_]+)_(?P<test_set>.+)$")
+# Decode dirs without decode.json (not written by `pipeline decode`): the test set
+# starts at the first split word after `decode_`, so front-end names may hold `_`.
+_DECODE_RE = re.compile(
+    r"^decode_(?P<frontend>.+?)_(?P<test_set>(?:test|dev|devel|eval|train)(?:_.*)?)$")
+_SEED_DIR = re.compile(r"^seed(?P<seed>\d+)$")
+
+
+def _am_roots(exp_root: Path):
+    """(seed or None, dir holding AM dirs): ``EXP_ROOT`` and ``EXP_ROOT/seed<N>``."""
+    yield None, exp_root
+    for p in sorted(exp_root.iterdir()):
+        m = _SEED_DIR.match(p.name)
+        if p.is_dir() and m:
+            yield int(m.group("seed")), p
 
 
 def _decode_dirs(exp_root: Path):
-    for am_dir in sorted(p for p in exp_root.iterdir() if p.is_dir()):
-        for d in sorted(am_dir.glob("decode_*_*")):
-            if d.is_dir() and (d / "hyp").is_file() and (d / "ref").is_file():
-                yield am_dir.name, d
+    """(am, seed, decode dir) of every finished decode under ``exp_root``."""
+    for seed, root in _am_roots(exp_root):
+        for am_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+            if _SEED_DIR.match(am_dir.name):
+                continue
+            am_seed = seed
+            if (am_dir / "am.json").is_file():
+                am_seed = json.loads((am_dir / "am.json").read_text()).get("seed", seed)
+            for d in sorted(am_dir.glob("decode_*_*")):
+                if d.is_dir() and (d / "hyp").is_file() and (d / "ref").is_file():
+                    yield am_dir.name, int(am_seed or 0) if seed is None else seed, d
 
 
 def _uniform_snr(path: Path) -> float | None:
@@ -160,25 +296,149 @@ def _uniform_snr(path: Path) -> float | None:
     return vals.pop() if len(vals) == 1 else None
 
 
-def score_decode_dir(am: str, d: Path) -> dict:
-    """One results.json record for decode dir ``d`` of acoustic model ``am``."""
+def _decode_names(d: Path) -> tuple[str, str]:
     meta = {}
     if (d / DECODE_META).is_file():
         meta = json.loads((d / DECODE_META).read_text())
-    m = _DECODE_RE.match(d.name)
-    frontend = meta.get("frontend") or (m.group("frontend") if m else "none")
-    test_set = meta.get("test_set") or (m.group("test_set") if m else d.name)
+    if meta.get("frontend") and meta.get("test_set"):
+        return meta["frontend"], meta["test_set"]
+    m = _DECODE_RE.match(d.name) or re.match(r"^decode_(?P<frontend>[^_]+)_(?P<test_set>.+)$", d.name)  # noqa: E501
+    return (m.group("frontend"), m.group("test_set")) if m else ("none", d.name)
+
+
+def _score_dir(am: str, d: Path, seed: int = 0) -> tuple[dict, dict]:
+    """(results.json record, per-utterance arrays) of decode dir ``d``."""
+    frontend, test_set = _decode_names(d)
     refs, hyps = read_text(d / "ref"), read_text(d / "hyp")
-    c = error_counts(refs, hyps)
+    u = utt_errors(refs, hyps)
+    u["err"] = u["ins"] + u["dels"] + u["sub"]
+    n_words, n_err = int(u["n_words"].sum()), int(u["err"].sum())
+    if n_words == 0:
+        raise ValueError(f"{d / 'ref'}: reference set has no words: WER is undefined")
     kw = None
     if all(is_grid(r.split()) for r in refs.values()):
         try:
             kw = round(keyword_accuracy(refs, hyps), 2)
         except ValueError:
             kw = None
-    return dict(am=am, frontend=frontend, test_set=test_set,
-                snr_db=_uniform_snr(d / "utt2snr"), wer=round(c["wer"], 2),
-                n_words=c["n_words"], n_err=c["n_err"], keyword_acc=kw)  # fmt: skip
+    lo, hi = wer_interval(u["err"], u["n_words"])
+    rec = dict(am=am, frontend=frontend, test_set=test_set,
+               snr_db=_uniform_snr(d / "utt2snr"), wer=round(100.0 * n_err / n_words, 2),
+               n_words=n_words, n_err=n_err, keyword_acc=kw,
+               wer_ci95=[round(lo, 2), round(hi, 2)], n_utts=len(u["utts"]),
+               seed=int(seed))  # fmt: skip
+    return rec, u
+
+
+def score_decode_dir(am: str, d: Path, seed: int = 0) -> dict:
+    """One results.json record for decode dir ``d`` of acoustic model ``am``."""
+    return _score_dir(am, d, seed)[0]
+
+
+def _split_cond(test_set: str) -> tuple[str, str]:
+    """``test_noisy_0dB`` -> (``test``, ``noisy_0dB``)."""
+    return tuple(test_set.split("_", 1)) if "_" in test_set else ("", test_set)
+
+
+def pooled_name(split: str) -> str:
+    """Pooled noisy test set name: ``noisy_avg`` for ``test``, else
+    ``<split>_noisy_avg``."""
+    return POOLED if split in ("test", "") else f"{split}_{POOLED}"
+
+
+def _pool_groups(records: list[dict]) -> dict[tuple, list[int]]:
+    """(am, frontend, seed, split) -> indices of its fixed-SNR noisy records."""
+    groups: dict[tuple, list[int]] = {}
+    for i, r in enumerate(records):
+        split, cond = _split_cond(r["test_set"])
+        if r["snr_db"] is not None and cond.startswith("noisy_") and r.get("pooled") is None:
+            groups.setdefault((r["am"], r["frontend"], r["seed"], split), []).append(i)
+    return {k: v for k, v in groups.items() if len(v) > 1}
+
+
+def _stack(idx: list[int], utts: list[dict]) -> tuple[np.ndarray, np.ndarray] | None:
+    """(S, N) error and word arrays of records ``idx``, or None if the sets do
+    not hold the same utterances."""
+    first = utts[idx[0]]["utts"]
+    if any(len(utts[i]["utts"]) != len(first) or np.any(utts[i]["utts"] != first)
+           for i in idx):
+        return None
+    return (np.stack([utts[i]["err"] for i in idx]),
+            np.stack([utts[i]["n_words"] for i in idx]))
+
+
+def pooled_records(records: list[dict], utts: list[dict]) -> tuple[list[dict], list]:
+    """A ``noisy_avg`` record per (AM, front-end, seed, split) with two or more
+    fixed-SNR noisy sets of the same utterances: WER = mean of their WERs, the
+    interval from the joint (utterance-id) bootstrap. Returns (records, arrays)."""
+    out, arrays = [], []
+    for (am, fe, seed, split), idx in sorted(_pool_groups(records).items(),
+                                             key=lambda kv: str(kv[0])):
+        st = _stack(idx, utts)
+        if st is None:
+            logger.warning("%s/%s: fixed-SNR sets hold different utterances; "
+                           "no pooled record", am, fe)  # fmt: skip
+            continue
+        err, words = st
+        lo, hi = wer_interval(err, words)
+        names = sorted((records[i]["test_set"] for i in idx),
+                       key=lambda t: next(records[i]["snr_db"] for i in idx
+                                          if records[i]["test_set"] == t))  # fmt: skip
+        out.append(dict(am=am, frontend=fe, test_set=pooled_name(split), snr_db=None,
+                        wer=round(_point_wer(err, words), 2),
+                        n_words=int(words.sum()), n_err=int(err.sum()),
+                        keyword_acc=None, wer_ci95=[round(lo, 2), round(hi, 2)],
+                        n_utts=int(err.shape[1]), seed=seed, pooled=names))  # fmt: skip
+        arrays.append((err, words))
+    return out, arrays
+
+
+def _comparison_pairs(keys: set[tuple[str, str]]) -> list[tuple[tuple, tuple]]:
+    """((am, fe), (ref_am, ref_fe)) pairs to compare, from the (am, fe) present:
+    every front-end vs ``none`` on the same AM; every ``mct_<fe>``/``<fe>`` vs
+    ``mct``/``none``; every ``X`` vs its ablation twin ``X_recon`` (on ``mct`` and
+    on their own ``mct_<fe>`` AMs)."""
+    pairs = []
+    for am, fe in sorted(keys):
+        if fe != "none" and (am, "none") in keys:
+            pairs.append(((am, fe), (am, "none")))
+        if am == f"mct_{fe}" and ("mct", "none") in keys:
+            pairs.append(((am, fe), ("mct", "none")))
+        twin = f"{fe}_recon"
+        if (am, twin) in keys:
+            pairs.append(((am, fe), (am, twin)))
+        if am == f"mct_{fe}" and (f"mct_{twin}", twin) in keys:
+            pairs.append(((am, fe), (f"mct_{twin}", twin)))
+    return pairs
+
+
+def compare_records(records: list[dict], arrays: list) -> list[dict]:
+    """Paired comparisons (see :func:`_comparison_pairs`) on every test set and
+    pooled set that both systems were scored on, per seed."""
+    index = {(r["am"], r["frontend"], r["test_set"], r["seed"]): i
+             for i, r in enumerate(records)}  # fmt: skip
+    out = []
+    for seed in sorted({r["seed"] for r in records}):
+        keys = {(r["am"], r["frontend"]) for r in records if r["seed"] == seed}
+        for (am, fe), (ram, rfe) in _comparison_pairs(keys):
+            sets = [r["test_set"] for r in records
+                    if (r["am"], r["frontend"], r["seed"]) == (am, fe, seed)]  # fmt: skip
+            for ts in sets:
+                j = index.get((ram, rfe, ts, seed))
+                if j is None:
+                    continue
+                i = index[(am, fe, ts, seed)]
+                (e, w), (re_, rw) = arrays[i], arrays[j]
+                if np.shape(e) != np.shape(re_):
+                    continue
+                c = paired_bootstrap(e, w, re_, rw)
+                out.append(dict(am=am, frontend=fe, ref_am=ram, ref_frontend=rfe,
+                                test_set=ts, seed=seed, wer=round(c["wer"], 2),
+                                ref_wer=round(c["ref_wer"], 2),
+                                delta=round(c["delta"], 2),
+                                delta_ci95=[round(x, 2) for x in c["delta_ci95"]],
+                                p_improvement=round(c["p_improvement"], 4)))  # fmt: skip
+    return out
 
 
 def _meta(exp_root: Path) -> dict:
@@ -203,35 +463,70 @@ def _meta(exp_root: Path) -> dict:
     return {"packages": versions, "acoustic_models": ams}
 
 
+def _atomic_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _csv(records: list[dict]) -> str:
+    """results.csv: one row per record, the results.json fields (intervals as
+    ``wer_ci95_low``/``wer_ci95_high``; a pooled record lists its sets)."""
+    buf = io.StringIO()
+    cols = [k for k in RESULT_KEYS if k != "wer_ci95"] + ["wer_ci95_low", "wer_ci95_high",
+                                                          "pooled"]  # fmt: skip
+    w = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
+    w.writeheader()
+    for r in records:
+        row = {k: r.get(k) for k in cols if k in r}
+        row["wer_ci95_low"], row["wer_ci95_high"] = r["wer_ci95"]
+        row["pooled"] = " ".join(r.get("pooled") or [])
+        w.writerow({k: ("" if v is None else v) for k, v in row.items()})
+    return buf.getvalue()
+
+
 def score_exp(exp_root: str | Path) -> list[dict]:
-    """Score every ``EXP_ROOT/<am>/decode_<frontend>_<testset>/`` and write
-    ``EXP_ROOT/results.json`` (a list of records with :data:`RESULT_KEYS`) and
-    ``EXP_ROOT/results.meta.json`` (seed, config hash, package versions)."""
+    """Score every ``EXP_ROOT/[seed<N>/]<am>/decode_<frontend>_<testset>/`` and
+    write ``EXP_ROOT/results.json`` (a list of records with :data:`RESULT_KEYS`,
+    plus one pooled ``noisy_avg`` record per AM, front-end and seed holding a
+    ``pooled`` list of its sets), ``results.csv`` (the same rows),
+    ``comparisons.json`` (paired comparisons, :data:`COMPARISON_KEYS`) and
+    ``results.meta.json`` (seed, config hash, package versions)."""
     exp_root = Path(exp_root)
     if not exp_root.is_dir():
         raise FileNotFoundError(f"expected an exp dir at {exp_root}, not found")
-    records = [score_decode_dir(am, d) for am, d in _decode_dirs(exp_root)]
+    records, utts = [], []
+    for am, seed, d in _decode_dirs(exp_root):
+        r, u = _score_dir(am, d, seed)
+        records.append(r)
+        utts.append(u)
     if not records:
         raise FileNotFoundError(
             f"no decode dirs with hyp and ref under {exp_root}/*/decode_*_*/")
-    for name, obj in (("results.json", records), ("results.meta.json", _meta(exp_root))):
-        tmp = exp_root / f".{name}.tmp"
-        tmp.write_text(json.dumps(obj, indent=1) + "\n")
-        os.replace(tmp, exp_root / name)
+    arrays = [(u["err"], u["n_words"]) for u in utts]
+    pooled, parr = pooled_records(records, utts)
+    records += pooled
+    arrays += parr
+    comparisons = compare_records(records, arrays)
+    for name, obj in (("results.json", records), ("comparisons.json", comparisons),
+                      ("results.meta.json", _meta(exp_root))):
+        _atomic_text(exp_root / name, json.dumps(obj, indent=1) + "\n")
+    _atomic_text(exp_root / "results.csv", _csv(records))
     return records
 
 
 # ----------------------------------------------------------------------- report
 def _condition(test_set: str) -> str:
     """``test_noisy_0dB`` -> ``noisy_0dB`` (the split prefix dropped)."""
-    return test_set.split("_", 1)[1] if "_" in test_set else test_set
+    return _split_cond(test_set)[1] if test_set != POOLED else POOLED
 
 
 def _columns(recs: list[dict]) -> list[tuple[str, str]]:
     """(column key, header) in order: clean, reverb, noisy, SNRs low to high."""
     conds = {}
     for r in recs:
-        conds.setdefault(_condition(r["test_set"]), r["snr_db"])
+        if not r.get("pooled"):
+            conds.setdefault(_condition(r["test_set"]), r["snr_db"])
 
     def order(c):
         snr = conds[c]
@@ -244,11 +539,23 @@ def _columns(recs: list[dict]) -> list[tuple[str, str]]:
     return [(c, f"{conds[c]:g} dB" if conds[c] is not None and c not in ("clean", "reverb", "noisy") else c) for c in cols]  # noqa: E501
 
 
-def _fmt(v, best=False):
-    if v is None:
-        return "–"
-    s = f"{v:.2f}"
-    return f"**{s}**" if best else s
+def _hw(r: dict | None) -> float | None:
+    """Half-width of a record's 95% interval."""
+    if r is None or not r.get("wer_ci95"):
+        return None
+    lo, hi = r["wer_ci95"]
+    return (hi - lo) / 2
+
+
+def _fmt(r: dict | None, best=False, key="wer", tex=False):
+    if r is None or r.get(key) is None:
+        return "--" if tex else "–"
+    s = f"{r[key]:.2f}"
+    if key == "wer" and _hw(r) is not None:
+        s += (f" $\\pm$ {_hw(r):.2f}" if tex else f" ±{_hw(r):.2f}")
+    if best:
+        return f"\\textbf{{{s}}}" if tex else f"**{s}**"
+    return s
 
 
 def _am_order(am: str) -> tuple:
@@ -259,92 +566,237 @@ def _fe_order(fe: str) -> tuple:
     return (fe != "none", fe)
 
 
-def write_report(exp_root: str | Path, records: list[dict] | None = None) -> Path:
-    """Write ``EXP_ROOT/report.md`` (one WER table per acoustic model: rows
-    front-ends, columns test conditions + the average over SNRs, best per column
-    in bold, relative change vs front-end ``none``) and ``EXP_ROOT/wer_vs_snr.png``.
-    Reads ``results.json`` unless ``records`` is given."""
-    exp_root = Path(exp_root)
-    if records is None:
-        path = exp_root / "results.json"
-        if not path.is_file():
-            raise FileNotFoundError(f"expected {path} (run `pipeline score` first)")
-        records = json.loads(path.read_text())
-    lines = ["# WER report", "",
-             f"WER in percent, from `{exp_root.name}/results.json`. 'avg SNR' is the "
-             "mean WER over the fixed-SNR noisy test sets; bold: best front-end per "
-             "column. 'rel. vs none': relative change of 'avg SNR' WER against the "
-             "same AM without a front-end, or for an AM trained on enhanced features "
-             "(`mct_<fe>`) against `mct` without one (negative = better).", ""]  # fmt: skip
-    by_am: dict[str, list[dict]] = {}
-    for r in records:
-        by_am.setdefault(r["am"], []).append(r)
+def _significant(p: float) -> bool:
+    return p >= SIGNIFICANT or p <= 1 - SIGNIFICANT
+
+
+def _load_json(path: Path, what: str):
+    if not path.is_file():
+        raise FileNotFoundError(f"expected {path} (run `pipeline score` first)")
+    return json.loads(path.read_text())
+
+
+def _tables(records: list[dict], comparisons: list[dict]) -> list[dict]:
+    """The report's main tables (one seed): dicts with ``title``, ``heads``,
+    ``rows`` of ``(label, [cell records], [best flags], rel)``."""
+    seed = min(r["seed"] for r in records)
+    records = [r for r in records if r["seed"] == seed]
+    comp = {(c["am"], c["frontend"], c["ref_am"], c["ref_frontend"], c["test_set"]): c
+            for c in comparisons if c["seed"] == seed}  # fmt: skip
+    tables = []
     base_recs = [r for r in records if r["frontend"] == "none"]
     if len({r["am"] for r in base_recs}) > 1:  # AMs side by side, no front-end
         cols = _columns(base_recs)
-        lines += ["## Acoustic models compared (front-end `none`)", "",
-                  "| AM | " + " | ".join(h for _, h in cols) + " |",
-                  "|---|" + "---:|" * len(cols)]  # fmt: skip
+        keys = [c for c, _ in cols] + ([POOLED] if any(
+            _condition(r["test_set"]) == POOLED for r in base_recs) else [])  # fmt: skip
+        rows = []
         for am in sorted({r["am"] for r in base_recs}, key=_am_order):
-            row = {_condition(r["test_set"]): r["wer"] for r in base_recs if r["am"] == am}
-            lines.append(f"| {am} | " + " | ".join(_fmt(row.get(c)) for c, _ in cols) + " |")  # noqa: E501
-        lines.append("")
+            row = {_condition(r["test_set"]): r for r in base_recs if r["am"] == am}
+            rows.append((am, [row.get(k) for k in keys], [False] * len(keys), None))
+        tables.append(dict(title="Acoustic models compared (front-end `none`)",
+                           heads=[h for _, h in cols] + (["avg SNR"] if POOLED in keys else []),
+                           label="AM", rows=rows))  # fmt: skip
+    by_am: dict[str, list[dict]] = {}
+    for r in records:
+        by_am.setdefault(r["am"], []).append(r)
     for am in sorted(by_am, key=_am_order):
         recs = by_am[am]
         cols = _columns(recs)
-        snr_cols = [c for c, _ in cols if any(
-            _condition(r["test_set"]) == c and r["snr_db"] is not None for r in recs)
-            and c != "noisy"]  # fmt: skip
+        keys = [c for c, _ in cols] + [POOLED]
         fes = sorted({r["frontend"] for r in recs}, key=_fe_order)
-        table = {}
-        for fe in fes:
-            row = {_condition(r["test_set"]): r["wer"] for r in recs if r["frontend"] == fe}
-            vals = [row[c] for c in snr_cols if c in row]
-            row["avg"] = (sum(vals) / len(vals)
-                          if snr_cols and len(vals) == len(snr_cols) else None)  # fmt: skip
-            table[fe] = row
-        keys = [c for c, _ in cols] + ["avg"]
-        heads = [h for _, h in cols] + ["avg SNR"]
-        best = {k: min((table[fe].get(k) for fe in fes
-                        if table[fe].get(k) is not None), default=None) for k in keys}  # fmt: skip
-        lines += [f"## AM `{am}`", "",
-                  "| front-end | " + " | ".join(heads) + " | rel. vs none |",
-                  "|---|" + "---:|" * (len(heads) + 1)]  # fmt: skip
-        base = table.get("none", {}).get("avg")
-        if base is None and am.startswith("mct_") and "mct" in by_am:
-            # an AM trained on enhanced features: its baseline is MCT, no front-end
-            mct = {_condition(r["test_set"]): r["wer"] for r in by_am["mct"]
-                   if r["frontend"] == "none"}  # fmt: skip
-            if snr_cols and all(c in mct for c in snr_cols):
-                base = sum(mct[c] for c in snr_cols) / len(snr_cols)
+        table = {fe: {_condition(r["test_set"]): r for r in recs if r["frontend"] == fe}
+                 for fe in fes}  # fmt: skip
+        best = {k: min((table[fe][k]["wer"] for fe in fes if k in table[fe]),
+                       default=None) for k in keys}  # fmt: skip
+        ref = (am, "none") if "none" in fes else (
+            ("mct", "none") if am.startswith("mct_") else None)
+        rows = []
         for fe in fes:
             row = table[fe]
-            cells = [_fmt(row.get(k), best=len(fes) > 1 and row.get(k) is not None
-                          and row.get(k) == best[k]) for k in keys]  # fmt: skip
-            rel = ("–" if fe == "none" or not base or row["avg"] is None
-                   else f"{100.0 * (row['avg'] - base) / base:+.1f}%")  # fmt: skip
-            lines.append(f"| {fe} | " + " | ".join(cells) + f" | {rel} |")
-        kw = [r for r in recs if r["keyword_acc"] is not None]
-        if kw:
+            flags = [len(fes) > 1 and k in row and row[k]["wer"] == best[k] for k in keys]
+            rel = None
+            c = comp.get((am, fe, *ref, POOLED)) if ref and (am, fe) != ref else None
+            if c is not None and c["ref_wer"]:
+                rel = (100.0 * c["delta"] / c["ref_wer"], _significant(c["p_improvement"]))
+            rows.append((fe, [row.get(k) for k in keys], flags, rel))
+        kw_rows = [(fe, [table[fe].get(c) for c, _ in cols]) for fe in fes
+                   if any(r["keyword_acc"] is not None for r in table[fe].values())]
+        tables.append(dict(title=f"AM `{am}`", heads=[h for _, h in cols] + ["avg SNR"],
+                           label="front-end", rows=rows, kw=kw_rows,
+                           kw_heads=[h for _, h in cols],
+                           ref=f"{ref[0]}/{ref[1]}" if ref else None))  # fmt: skip
+    return tables
+
+
+def _rel(rel, tex=False) -> str:
+    if rel is None:
+        return "--" if tex else "–"
+    v, sig = rel
+    s = f"{v:+.1f}\\%" if tex else f"{v:+.1f}%"
+    return s + ("$^{*}$" if tex else " *") * sig
+
+
+def _comparison_lines(cs: list[dict]) -> list[str]:
+    lines = ["| system (AM / front-end) | reference | test set | WER | ref WER | "
+             "Δ (points) | Δ 95% CI | p(improvement) | significant |",
+             "|---|---|---|---:|---:|---:|---|---:|---|"]  # fmt: skip
+    for c in cs:
+        lo, hi = c["delta_ci95"]
+        sig = ("better" if c["p_improvement"] >= SIGNIFICANT else "worse"
+               if c["p_improvement"] <= 1 - SIGNIFICANT else "no")  # fmt: skip
+        lines.append(f"| {c['am']} / {c['frontend']} | {c['ref_am']} / "
+                     f"{c['ref_frontend']} | {c['test_set']} | {c['wer']:.2f} | "
+                     f"{c['ref_wer']:.2f} | {c['delta']:+.2f} | [{lo:+.2f}, {hi:+.2f}] "
+                     f"| {c['p_improvement']:.3f} | {sig} |")  # fmt: skip
+    return lines
+
+
+def _snr_key(test_set: str, records: list[dict]) -> float:
+    if _condition(test_set) == POOLED or test_set.endswith(POOLED):
+        return 1e9
+    return next((r["snr_db"] for r in records if r["test_set"] == test_set
+                 and r["snr_db"] is not None), -1e9)  # fmt: skip
+
+
+def _seed_lines(records: list[dict]) -> list[str]:
+    """Mean and standard deviation over training seeds of each (AM, front-end)'s
+    pooled noisy WER, beside the mean bootstrap half-width (test sampling)."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in records:
+        if r["test_set"] == POOLED:
+            groups.setdefault((r["am"], r["frontend"]), []).append(r)
+    multi = {k: v for k, v in groups.items() if len({r["seed"] for r in v}) > 1}
+    if not multi:
+        return []
+    lines = ["## Seeds", "",
+             "Pooled noisy WER (`noisy_avg`) over training seeds: mean ± standard "
+             "deviation across seeds (training variability), and the mean half-width "
+             "of the per-seed 95% bootstrap interval (test-sampling variability).", "",
+             "| AM | front-end | seeds | WER per seed | mean ± sd | CI half-width |",
+             "|---|---|---|---|---:|---:|"]  # fmt: skip
+    for (am, fe), rs in sorted(multi.items(), key=lambda kv: (_am_order(kv[0][0]),
+                                                             _fe_order(kv[0][1]))):
+        rs = sorted(rs, key=lambda r: r["seed"])
+        w = np.array([r["wer"] for r in rs])
+        hw = np.mean([_hw(r) for r in rs])
+        lines.append(f"| {am} | {fe} | {' '.join(str(r['seed']) for r in rs)} | "
+                     f"{', '.join(f'{x:.2f}' for x in w)} | {w.mean():.2f} ± "
+                     f"{w.std(ddof=1):.2f} | {hw:.2f} |")  # fmt: skip
+    return lines + [""]
+
+
+def write_report(exp_root: str | Path, records: list[dict] | None = None,
+                 comparisons: list[dict] | None = None) -> Path:  # fmt: skip
+    """Write ``EXP_ROOT/report.md`` (one WER table per acoustic model: rows
+    front-ends, columns test conditions + the pooled average over SNRs, each WER
+    with its 95% interval half-width, best per column in bold, relative change vs
+    front-end ``none`` with its significance; the paired comparisons; the
+    adversary ablation; seeds), ``report.tex`` (the main tables, LaTeX booktabs)
+    and ``wer_vs_snr.png`` (with 95% error bars). Reads ``results.json`` and
+    ``comparisons.json`` unless given."""
+    exp_root = Path(exp_root)
+    if records is None:
+        records = _load_json(exp_root / "results.json", "results")
+    if comparisons is None:
+        path = exp_root / "comparisons.json"
+        comparisons = json.loads(path.read_text()) if path.is_file() else []
+    for r in records:  # results.json of an older version: no interval, no seed
+        r.setdefault("seed", 0)
+        r.setdefault("wer_ci95", None)
+    seed = min(r["seed"] for r in records)
+    lines = ["# WER report", "",
+             f"WER in percent, from `{exp_root.name}/results.json`"
+             + (f" (training seed {seed})" if len({r['seed'] for r in records}) > 1 else "")
+             + ". ± is the half-width of the 95% utterance-bootstrap interval "
+             f"({N_BOOT} resamples; Bisani & Ney 2004). 'avg SNR' is the mean WER "
+             "over the fixed-SNR noisy test sets, its interval from resampling "
+             "utterances jointly across them. Bold: best front-end per column. "
+             "'rel. vs none': relative change of 'avg SNR' WER against the same AM "
+             "without a front-end, or for an AM trained on enhanced features "
+             "(`mct_<fe>`) against `mct` without one (negative = better); * marks a "
+             f"significant change (paired bootstrap: p(improvement) ≥ {SIGNIFICANT} "
+             f"or ≤ {1 - SIGNIFICANT:.2f}).", ""]  # fmt: skip
+    for t in _tables(records, comparisons):
+        rel_col = t["label"] == "front-end"
+        lines += [f"## {t['title']}", "",
+                  f"| {t['label']} | " + " | ".join(t["heads"])
+                  + (" | rel. vs none |" if rel_col else " |"),
+                  "|---|" + "---:|" * (len(t["heads"]) + rel_col)]  # fmt: skip
+        for label, cells, flags, rel in t["rows"]:
+            body = " | ".join(_fmt(c, b) for c, b in zip(cells, flags))
+            lines.append(f"| {label} | {body}" + (f" | {_rel(rel)} |" if rel_col else " |"))
+        if t.get("kw"):
             lines += ["", "Keyword (letter + digit) accuracy, percent:", "",
-                      "| front-end | " + " | ".join(h for _, h in cols) + " |",
-                      "|---|" + "---:|" * len(cols)]  # fmt: skip
-            for fe in fes:
-                row = {_condition(r["test_set"]): r["keyword_acc"] for r in kw
-                       if r["frontend"] == fe}  # fmt: skip
-                lines.append(f"| {fe} | " + " | ".join(_fmt(row.get(c)) for c, _ in cols) + " |")  # noqa: E501
+                      "| front-end | " + " | ".join(t["kw_heads"]) + " |",
+                      "|---|" + "---:|" * len(t["kw_heads"])]  # fmt: skip
+            for fe, cells in t["kw"]:
+                lines.append(f"| {fe} | " + " | ".join(
+                    _fmt(c, key="keyword_acc") for c in cells) + " |")
         lines.append("")
+    main = [c for c in comparisons if c["seed"] == seed]
+    sig = [c for c in main if _condition(c["test_set"]) in (POOLED, "clean", "reverb")
+           and not c["ref_frontend"].endswith("_recon")]
+    if sig:
+        sig.sort(key=lambda c: (_condition(c["test_set"]) != POOLED, _am_order(c["am"]),
+                                _fe_order(c["frontend"]), c["ref_am"]))  # fmt: skip
+        lines += ["## Significance", "",
+                  "Paired bootstrap over utterances (the same resamples for both "
+                  "systems): Δ = WER − reference WER in points (negative = better), "
+                  "its 95% interval, and the share of resamples in which the system "
+                  "beats the reference. Pooled noisy average, clean and reverb test "
+                  "sets; every test set is in `comparisons.json`.", ""]  # fmt: skip
+        lines += _comparison_lines(sig) + [""]
+    abl = [c for c in main if c["ref_frontend"] == f"{c['frontend']}_recon"]
+    if abl:
+        abl.sort(key=lambda c: (c["am"] != "mct", c["am"], c["frontend"],
+                                _snr_key(c["test_set"], records)))  # fmt: skip
+        abl = [c for c in abl if _condition(c["test_set"]) not in ("noisy",)]
+        lines += ["## Adversary ablation", "",
+                  "Each front-end `X` against its twin `X_recon` (the same generator, "
+                  "seed, data and epochs, trained without the adversary): as a "
+                  "front-end to the `mct` AM, and on their own `mct_<fe>` AMs. "
+                  "Negative Δ: the adversary helps.", ""]  # fmt: skip
+        lines += _comparison_lines(abl) + [""]
+    lines += _seed_lines(records)
     lines += ["![WER vs SNR](wer_vs_snr.png)", ""]
     out = exp_root / "report.md"
-    tmp = exp_root / ".report.md.tmp"
-    tmp.write_text("\n".join(lines))
-    os.replace(tmp, out)
-    plot_wer_vs_snr(records, exp_root / "wer_vs_snr.png")
+    _atomic_text(out, "\n".join(lines))
+    _atomic_text(exp_root / "report.tex", report_tex(records, comparisons))
+    plot_wer_vs_snr([r for r in records if r["seed"] == seed], exp_root / "wer_vs_snr.png")
     return out
 
 
+def _tex_escape(s: str) -> str:
+    return s.replace("_", "\\_").replace("`", "").replace("%", "\\%")
+
+
+def report_tex(records: list[dict], comparisons: list[dict]) -> str:
+    """The report's main tables as LaTeX ``booktabs`` tables (needs
+    ``\\usepackage{booktabs}``), WER ± 95% half-width, best per column in bold."""
+    out = ["% WER tables generated by `python -m pipeline report`; needs "
+           "\\usepackage{booktabs}", ""]
+    for t in _tables(records, comparisons):
+        rel_col = t["label"] == "front-end"
+        n = len(t["heads"]) + rel_col
+        out += ["\\begin{table}[t]", "\\centering", "\\small",
+                f"\\caption{{WER (\\%), 95\\% bootstrap half-width: "
+                f"{_tex_escape(t['title'])}}}",
+                f"\\begin{{tabular}}{{l{'r' * n}}}", "\\toprule",
+                " & ".join([_tex_escape(t["label"])] + [_tex_escape(h) for h in t["heads"]]
+                           + (["rel."] if rel_col else [])) + " \\\\",
+                "\\midrule"]  # fmt: skip
+        for label, cells, flags, rel in t["rows"]:
+            row = [_tex_escape(label)] + [_fmt(c, b, tex=True) for c, b in zip(cells, flags)]
+            if rel_col:
+                row.append(_rel(rel, tex=True))
+            out.append(" & ".join(row) + " \\\\")
+        out += ["\\bottomrule", "\\end{tabular}", "\\end{table}", ""]
+    return "\n".join(out)
+
+
 def plot_wer_vs_snr(records: list[dict], path: str | Path) -> Path:
-    """WER (%) against SNR (dB), one line per (AM, front-end): colour = front-end,
+    """WER (%) against SNR (dB) with 95% bootstrap error bars, one line per
+    (AM, front-end), nudged apart horizontally: colour = front-end,
     line style = AM (dashed ``clean``, solid ``mct``, thick ``mct_<fe>``), so a
     front-end's lines read together; the legend sits outside the axes."""
     import matplotlib
@@ -358,16 +810,23 @@ def plot_wer_vs_snr(records: list[dict], path: str | Path) -> Path:
         groups.setdefault((r["am"], r["frontend"]), []).append(r)
     frontends = sorted({fe for _, fe in groups}, key=_fe_order)
     colour = {fe: f"C{i % 10}" for i, fe in enumerate(frontends)}
+    # small horizontal offsets so the error bars of neighbouring lines stay apart
+    keys = sorted(groups, key=lambda k: (_am_order(k[0]), _fe_order(k[1])))
+    offset = {k: 0.5 * (i / max(len(keys) - 1, 1) - 0.5) for i, k in enumerate(keys)}
     for am, fe in sorted(groups, key=lambda k: (_am_order(k[0]), _fe_order(k[1]))):
-        pts = sorted((r["snr_db"], r["wer"]) for r in groups[(am, fe)]
+        pts = sorted((r["snr_db"], r["wer"], *(r.get("wer_ci95") or (r["wer"], r["wer"])))
+                     for r in groups[(am, fe)]
                      if r["snr_db"] is not None and _condition(r["test_set"]) != "noisy")  # fmt: skip
         if not pts:
             continue
         style = {"clean": dict(ls="--", lw=1.2, marker="s"),
                  "mct": dict(ls="-", lw=1.2, marker="o")}.get(
                      am, dict(ls="-", lw=2.6, marker="D"))  # fmt: skip
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], color=colour[fe],
-                ms=4, label=f"AM {am}, front-end {fe}", **style)  # fmt: skip
+        x = np.array([p[0] for p in pts]) + offset.get((am, fe), 0.0)
+        y = np.array([p[1] for p in pts])
+        yerr = np.array([[p[1] - p[2] for p in pts], [p[3] - p[1] for p in pts]])
+        ax.errorbar(x, y, yerr=yerr, color=colour[fe], ms=4, capsize=2, elinewidth=0.8,
+                    label=f"AM {am}, front-end {fe}", **style)  # fmt: skip
     ax.set_xlabel("SNR (dB)")
     ax.set_ylabel("WER (%)")
     ax.set_ylim(bottom=0)

@@ -69,12 +69,13 @@ class LoadedAM:
         return lp.cpu(), out_lens.cpu()
 
 
-def _names_from_out_dir(out_dir: Path):
-    name = out_dir.name
-    if name.startswith("decode_") and name.count("_") >= 2:
-        _, fe, test = name.split("_", 2)
-        return fe, test
-    return None, None
+def _names_from_out_dir(out_dir: Path, test_set: str) -> str | None:
+    """The front-end name in ``decode_<frontend>_<test_set>`` when the dir is named
+    that way (front-end names may hold ``_``: ``decode_gan_recon_test_clean``)."""
+    name, tail = out_dir.name, f"_{test_set}"
+    if name.startswith("decode_") and name.endswith(tail) and len(name) > 7 + len(tail):
+        return name[len("decode_"): -len(tail)]
+    return None
 
 
 def decode_is_complete(am_dir, data_dir, out_dir, frontend=None, beam: int = 1,
@@ -171,10 +172,11 @@ def decode(am_dir: str | Path, data_dir: str | Path, out_dir: str | Path,
     for name in ("utt2snr", "utt2cond"):
         if (data_dir / name).is_file():
             shutil.copyfile(data_dir / name, out_dir / name)
-    fe_name, test_name = _names_from_out_dir(out_dir)
+    fe_name = _names_from_out_dir(out_dir, data_dir.name)
     rtf = elapsed / max(n_frames * 0.01, 1e-9)
-    meta = dict(am=Path(am.exp_dir).name, frontend=fe_name or (Path(frontend).name if frontend else "none"),  # noqa: E501
-                test_set=test_name or data_dir.name, data_dir=str(data_dir.resolve()),
+    meta = dict(am=Path(am.exp_dir).name,
+                frontend=fe_name or (Path(frontend).name if frontend else "none"),
+                test_set=data_dir.name, data_dir=str(data_dir.resolve()),
                 frontend_dir=str(Path(frontend).resolve()) if frontend else None,
                 beam=beam, grammar=grammar or "none", decode_s=round(elapsed, 2),
                 audio_s=round(n_frames * 0.01, 1), rtf=round(rtf, 5),

@@ -6,9 +6,12 @@ import json
 
 import pytest
 
-from pipeline.scoring import (RESULT_KEYS, error_counts, keyword_accuracy,
-                              score_exp, wer_line, write_decode_scores,
-                              write_report)  # fmt: skip
+import numpy as np
+
+from pipeline.scoring import (COMPARISON_KEYS, N_BOOT, RESULT_KEYS, error_counts,
+                              keyword_accuracy, paired_bootstrap, score_exp,
+                              utt_errors, wer_interval, wer_line,
+                              write_decode_scores, write_report)  # fmt: skip
 
 REF = {"u1": "bin blue at f two now", "u2": "lay red by a one soon"}
 
@@ -82,10 +85,26 @@ def test_results_json_schema_and_report(tmp_path):
     _decode_dir(tmp_path, "mct", "none", "test_noisy_0dB", dict(REF), 0)
     records = score_exp(tmp_path)
     data = json.loads((tmp_path / "results.json").read_text())
-    assert data == records and len(data) == 6
+    assert data == records and len(data) == 8  # 6 decode dirs + 2 pooled
     for r in data:
-        assert set(r) == set(RESULT_KEYS)
+        assert set(r) - {"pooled"} == set(RESULT_KEYS)
         assert isinstance(r["wer"], float) and isinstance(r["n_words"], int)
+        lo, hi = r["wer_ci95"]
+        assert lo <= r["wer"] <= hi and r["n_utts"] == 2 and r["seed"] == 0
+    pooled = [r for r in data if r["test_set"] == "noisy_avg"]
+    assert {(r["am"], r["frontend"]) for r in pooled} == {("clean", "none"),
+                                                          ("clean", "dnn")}
+    p = next(r for r in pooled if r["frontend"] == "none")
+    assert p["pooled"] == ["test_noisy_0dB", "test_noisy_6dB"]
+    assert p["wer"] == round((100 / 12 + 0.0) / 2, 2) and p["n_err"] == 1
+    comps = json.loads((tmp_path / "comparisons.json").read_text())
+    assert comps and all(set(c) == set(COMPARISON_KEYS) for c in comps)
+    c = next(c for c in comps if c["test_set"] == "noisy_avg")
+    assert (c["am"], c["frontend"], c["ref_am"], c["ref_frontend"]) == (
+        "clean", "dnn", "clean", "none")
+    assert c["delta"] == pytest.approx(-4.17, abs=0.01)
+    rows = (tmp_path / "results.csv").read_text().splitlines()
+    assert len(rows) == 9 and rows[0].startswith("am,frontend,test_set,snr_db,wer")
     r0 = next(r for r in data if r["test_set"] == "test_noisy_0dB"
               and r["am"] == "clean" and r["frontend"] == "none")  # fmt: skip
     assert r0["snr_db"] == 0.0 and r0["n_err"] == 1 and r0["keyword_acc"] == 100.0
@@ -96,9 +115,135 @@ def test_results_json_schema_and_report(tmp_path):
     report = write_report(tmp_path).read_text()
     assert "## AM `clean`" in report and "## AM `mct`" in report
     assert "-100.0%" in report  # dnn avg 0 vs none avg 4.17
+    assert "±" in report and "## Significance" in report
+    tex = (tmp_path / "report.tex").read_text()
+    assert "\\toprule" in tex and "\\pm" in tex and "\\bottomrule" in tex
     assert (tmp_path / "wer_vs_snr.png").stat().st_size > 1000
 
 
 def test_score_without_decodes_errors(tmp_path):
     with pytest.raises(FileNotFoundError):
         score_exp(tmp_path)
+
+
+# -------------------------------------------------------------------- bootstrap
+def _slow_interval(err, words, n_boot=N_BOOT, seed=0):
+    """Pure-Python percentile bootstrap over the same utterance draws."""
+    n = len(err)
+    idx = np.random.default_rng([seed, n]).integers(0, n, size=(n_boot, n)).tolist()
+    wers = []
+    for row in idx:
+        e = sum(int(err[i]) for i in row)
+        w = sum(int(words[i]) for i in row)
+        wers.append(100.0 * e / w)
+    wers.sort()
+
+    def pct(q):  # numpy's default (linear) percentile
+        pos = (len(wers) - 1) * q / 100
+        lo = int(pos)
+        hi = min(lo + 1, len(wers) - 1)
+        return wers[lo] + (wers[hi] - wers[lo]) * (pos - lo)
+
+    return pct(2.5), pct(97.5)
+
+
+def test_interval_matches_slow_reference():
+    rng = np.random.default_rng(5)
+    words = rng.integers(3, 12, 150)
+    err = rng.binomial(words, 0.2)
+    lo, hi = wer_interval(err, words)
+    rlo, rhi = _slow_interval(err, words)
+    assert lo == pytest.approx(rlo, abs=1e-9) and hi == pytest.approx(rhi, abs=1e-9)
+    point = 100 * err.sum() / words.sum()
+    assert lo < point < hi
+    # the normal approximation of a binomial corpus WER gives about the same width
+    se = 100 * np.sqrt(np.sum((err - point / 100 * words) ** 2)) / words.sum()
+    assert (hi - lo) / 2 == pytest.approx(1.96 * se, rel=0.15)
+
+
+def test_paired_hand_checked_two_utterances():
+    """Two one-word utterances: the system gets both right, the reference errs on
+    the first. Resamples {AA, AB, BB} have probabilities 1/4, 1/2, 1/4 and deltas
+    -100, -50, 0: p(improvement) = 3/4 + 1/2 * 1/4 = 0.875 (ties count half)."""
+    words = np.array([1, 1])
+    c = paired_bootstrap(np.array([0, 0]), words, np.array([1, 0]), words)
+    assert c["p_improvement"] == pytest.approx(0.875, abs=0.03)
+    assert c["delta"] == -50.0 and c["delta_ci95"] == [-100.0, 0.0]
+    # errs on A vs errs on B: deltas +100, 0, -100 -> p = 1/4 + 1/2 * 1/2 = 0.5
+    c = paired_bootstrap(np.array([1, 0]), words, np.array([0, 1]), words)
+    assert c["p_improvement"] == pytest.approx(0.5, abs=0.03)
+
+
+def test_paired_identical_and_clearly_better():
+    rng = np.random.default_rng(1)
+    words = rng.integers(4, 10, 300)
+    err = rng.binomial(words, 0.3)
+    same = paired_bootstrap(err, words, err.copy(), words)
+    assert same["p_improvement"] == 0.5 and same["delta"] == 0.0
+    assert same["delta_ci95"][0] <= 0 <= same["delta_ci95"][1]
+    better = rng.binomial(words, 0.15)
+    c = paired_bootstrap(better, words, err, words)
+    assert c["p_improvement"] > 0.99 and c["delta_ci95"][1] < 0
+    worse = paired_bootstrap(err, words, better, words)
+    assert worse["p_improvement"] < 0.01
+    with pytest.raises(ValueError):
+        paired_bootstrap(err[:10], words[:10], err, words)
+
+
+def test_pooled_interval_resamples_utterances_jointly():
+    """Six SNR sets of the same utterances with the same errors (correlation 1):
+    the pooled interval is as wide as one set's. Resampling each set on its own
+    would shrink it by about sqrt(6)."""
+    rng = np.random.default_rng(2)
+    words = rng.integers(4, 10, 200)
+    err = rng.binomial(words, 0.25)
+    one = wer_interval(err, words)
+    joint = wer_interval(np.tile(err, (6, 1)), np.tile(words, (6, 1)))
+    assert joint == pytest.approx(one)
+    indep = [wer_interval(err, words, seed=s) for s in range(6)]
+    assert (joint[1] - joint[0]) > 0.9 * np.mean([h - lo for lo, h in indep])
+
+
+def test_utt_errors_sum_to_corpus_counts():
+    hyp = {"u1": "bin blue at f two now please", "u2": "lay by b one soon"}
+    u = utt_errors(REF, hyp)
+    assert list(u["utts"]) == ["u1", "u2"]
+    assert list(u["ins"]) == [1, 0] and list(u["dels"]) == [0, 1]
+    assert list(u["sub"]) == [0, 1] and list(u["n_words"]) == [6, 6]
+
+
+@pytest.mark.parametrize("with_meta", [True, False])
+def test_frontend_names_with_underscores(tmp_path, with_meta):
+    """``decode_gan_recon_test_noisy_0dB`` is front-end ``gan_recon``, test set
+    ``test_noisy_0dB`` (not ``gan`` / ``recon_test_noisy_0dB``), from decode.json
+    or, without it, by the test-set name; and gan is compared with gan_recon."""
+    for am, fe in (("mct", "gan"), ("mct", "gan_recon"), ("mct_gan", "gan"),
+                   ("mct_gan_recon", "gan_recon"), ("mct", "none")):
+        d = _decode_dir(tmp_path, am, fe, "test_noisy_0dB", dict(REF), 0)
+        if with_meta:
+            (d / "decode.json").write_text(json.dumps(
+                {"frontend": fe, "test_set": "test_noisy_0dB"}))
+    recs = score_exp(tmp_path)
+    names = {(r["am"], r["frontend"], r["test_set"]) for r in recs}
+    assert ("mct", "gan_recon", "test_noisy_0dB") in names
+    assert ("mct_gan_recon", "gan_recon", "test_noisy_0dB") in names
+    assert not any("recon_test" in r["test_set"] for r in recs)
+    comps = json.loads((tmp_path / "comparisons.json").read_text())
+    pairs = {(c["am"], c["frontend"], c["ref_am"], c["ref_frontend"]) for c in comps}
+    assert ("mct", "gan", "mct", "gan_recon") in pairs
+    assert ("mct_gan", "gan", "mct_gan_recon", "gan_recon") in pairs
+    assert ("mct_gan_recon", "gan_recon", "mct", "none") in pairs
+    report = write_report(tmp_path).read_text()
+    assert "## Adversary ablation" in report
+
+
+def test_seeds_are_recorded_and_summarised(tmp_path):
+    for seed_dir in (tmp_path, tmp_path / "seed1", tmp_path / "seed2"):
+        for snr, hyp in ((0, {"u1": "bin blue at f two", "u2": REF["u2"]}),
+                         (6, dict(REF))):
+            _decode_dir(seed_dir, "mct", "none", f"test_noisy_{snr}dB", hyp, snr)
+    _decode_dir(tmp_path / "seed2", "mct", "none", "test_noisy_0dB", {}, 0)
+    recs = score_exp(tmp_path)
+    assert {r["seed"] for r in recs} == {0, 1, 2}
+    report = write_report(tmp_path).read_text()
+    assert "## Seeds" in report
