@@ -17,7 +17,7 @@ Output (``prepare_simgrid``): Kaldi data dirs ``{train,dev,test}_{clean,reverb,
 noisy}`` (parallel: same utt-ids ``<spk>_<gridcode>``), and for dev/test also
 ``{dev,test}_noisy_{m6dB,m3dB,0dB,3dB,6dB,9dB}`` (every utterance at that SNR;
 ``X_noisy`` holds each at one random SNR). Wavs: 16 kHz 16-bit mono; the dry
-speech of every utterance at one active speech level (-32 dBFS, ITU-T P.56), no
+speech of every utterance at one active speech level (-35 dBFS, ITU-T P.56), no
 per-utterance gain, so levels are equal across splits and SNRs (a sample that would
 exceed full scale is clipped and counted). SNR is a whole-utterance figure
 (silence included). ``simgrid_info.json`` records speakers, rooms and each

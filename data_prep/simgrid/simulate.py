@@ -37,10 +37,10 @@ SNR_TAGS = {-6: "m6dB", -3: "m3dB", 0: "0dB", 3: "3dB", 6: "6dB", 9: "9dB"}
 # Every utterance's dry (= direct-path, "clean") speech is put at this active
 # speech level (ITU-T P.56 method B, pipeline.audio.active_level_db), with no
 # per-utterance gain after it: clean level is the same in every split and at
-# every SNR, so it cannot tell them apart. -32 dBFS leaves headroom for the
+# every SNR, so it cannot tell them apart. -35 dBFS leaves headroom for the
 # reverberant -6 dB mixes; a sample that would still exceed full scale is
 # clipped and counted (simgrid_info.json: n_clipped).
-DRY_ACTIVE_DBFS = -32.0
+DRY_ACTIVE_DBFS = -35.0
 # Recording noise floor, RMS in 16-bit LSBs (2 LSB = -84 dBFS), added independently
 # to every version as a microphone/ADC would. Without it the dry version has digital
 # silence, whose log-mel sits at log(FLT_EPS) = -15.9: an artefact no real recording

@@ -20,9 +20,20 @@ normalised target domain):
 1. ``zn = G(xn)``; every ``d_every``-th batch D is updated on real ``yn`` vs
    ``zn.detach()`` (Gaussian noise of std ``disc_noise`` added to both);
 2. G is updated on the same batch with
-   ``adv_weight * L_adv(D(zn)) + recon_weight * L_rec(zn, yn)``;
+   ``adv_weight * L_adv(D(zn)) + recon_weight * L_rec(zn, yn)``, where
+   ``L_adv = 0.5 (D(zn) - 1)^2`` (LSGAN) and ``L_rec`` is the per-frame ``mean``
+   (or, ``recon_reduction: sum``, the sum) over the output dims of the squared
+   (or absolute) error, averaged over frames;
 3. the EMA generator is updated; it is what dev loss, best-model selection and
    ``model.pt`` use, so ``FeatureEnhancer.load`` gives a normal mapper.
+
+The balance of the two terms is what the adversary's strength depends on. Wang et
+al.'s released code (wangkenpu/rsrgan, ``init_mse_weight=10``, 40-d output) weighs
+``10 * 0.5 * sum_dims (G(x) - y)^2`` against ``(D(G(x)) - 1)^2``: 200 x the
+per-dim MSE against the adversarial term. ``recon_reduction: sum``,
+``recon_weight: 5``, ``adv_weight: 2`` reproduces that
+(``enhance_gan_wang.yaml``); the defaults (mean, 10, 1) give a ratio of 20: an
+adversary 10 x stronger.
 
 With ``adv_weight: 0`` the same recipe (same init, data order and random streams;
 D is still trained, as a diagnostic) trains G on the reconstruction loss alone: the
@@ -50,8 +61,9 @@ __all__ = ["GAN_DEFAULTS", "Discriminator", "GANGenerator", "GANStep",
 
 GAN_DEFAULTS = {
     "adv_weight": 1.0,  # 0 = reconstruction only (the ablation twin)
-    "recon_weight": 10.0,  # lambda (Wang et al.: 10)
+    "recon_weight": 10.0,  # lambda (see recon_reduction for what it multiplies)
     "recon_loss": "mse",  # mse | l1 (normalised target domain)
+    "recon_reduction": "mean",  # mean | sum of the per-dim errors of a frame
     "loss": "lsgan",  # lsgan (Mao et al. 2017) | vanilla (non-saturating G loss)
     "disc": "cnn",  # cnn | lstm: per-frame scorer
     "disc_hidden": 64,  # channels (cnn) or cells (lstm)
@@ -157,6 +169,7 @@ class GANStep(ChunkStep):
                              f"{sorted(GAN_DEFAULTS)}")  # fmt: skip
         g = self.gan = {**GAN_DEFAULTS, **gan}
         choices = {"loss": ("lsgan", "vanilla"), "recon_loss": ("mse", "l1"),
+                   "recon_reduction": ("mean", "sum"),
                    "d_optimizer": ("adam", "sgd")}  # fmt: skip
         for key, allowed in choices.items():
             if g[key] not in allowed:
@@ -213,7 +226,8 @@ class GANStep(ChunkStep):
 
     def recon_loss(self, zn, yn, m) -> torch.Tensor:
         d = zn - yn
-        e = (d**2 if self.gan["recon_loss"] == "mse" else d.abs()).mean(-1)
+        e = d**2 if self.gan["recon_loss"] == "mse" else d.abs()
+        e = e.sum(-1) if self.gan["recon_reduction"] == "sum" else e.mean(-1)
         return _masked_mean(e, m)
 
     # ------------------------------------------------------------- training
@@ -319,10 +333,12 @@ class GANStep(ChunkStep):
         if not ok:
             return None
         self.counters.bad_in_row.zero_()
-        self._add(recon=rec.item())
+        # train_loss: per-dim MSE whatever the reduction (comparable with dev_loss)
+        per_dim = rec.item() / (zn.shape[-1] if g["recon_reduction"] == "sum" else 1)
+        self._add(recon=per_dim)
         if adv is not None:
             self._add(g_adv=adv.item())
-        return {"loss": rec.item()}
+        return {"loss": per_dim}
 
 
 register_step("gan", GANStep)

@@ -11,7 +11,11 @@
 #   3  enhance: every train/dev/test set through each front-end -> data/enh_<fe>/<set>
 #   4  acoustic models: clean, mct, mct_<fe> -> exp/<am>/
 #   5  decode every AM x front-end x test set -> exp/<am>/decode_<fe>_<set>/{hyp,ref,wer}
-#   6  score and report -> exp/results.json, exp/report.md, exp/wer_vs_snr.png
+#   6  score and report -> exp/results.json (95% intervals), exp/comparisons.json
+#      (paired bootstrap), exp/results.csv, exp/report.md, exp/report.tex,
+#      exp/wer_vs_snr.png
+# Stages 2-5 run once per training seed of --seeds: seed 0 writes the names above,
+# seed N > 0 the same under exp/seed<N>/ and data/seed<N>/enh_<fe>/.
 set -euo pipefail
 cd "$(dirname "$0")"
 . ../utils/log.sh
@@ -21,9 +25,11 @@ stop_stage=100
 quick=false        # true: tiny corpus and models, minutes on 2 cores
 device=cpu         # cpu | cuda
 nj=2               # parallel jobs (models train side by side, one thread each)
-frontends="dnn lstm gan"
+frontends="dnn lstm gan gan_recon"  # gan_recon: the GAN without its adversary
 force=false        # true: redo stages whose outputs are complete
-seed=0
+seed=0             # corpus seed (and the training seed unless --seeds is given)
+seeds=""           # training seeds, e.g. "0 1 2" (default: the --seed value)
+ams=""             # AMs to train and decode (default: clean mct mct_<fe> for each fe)
 
 help_message="Usage: $0 [options]
   --stage N          first stage to run (default $stage)
@@ -32,11 +38,16 @@ help_message="Usage: $0 [options]
   --device cpu|cuda  (default $device)
   --nj N             parallel jobs; models train N at a time (default $nj)
   --frontends LIST   front-ends to train/evaluate (default \"$frontends\")
+  --ams LIST         acoustic models to train/decode, from clean, mct, mct_<fe>
+                     (default: all of them)
   --force true       redo finished stages (default $force)
-  --seed N           corpus and training seed (default $seed)
+  --seed N           corpus seed; also the training seed without --seeds (default $seed)
+  --seeds LIST       training seeds, e.g. \"0 1 2\": stages 2-5 once per seed; seed 0
+                     writes exp/<am>, seed N exp/seed<N>/<am> (default: --seed)
 Stages: 0 simulate corpus, 1 features (+CMVN), 2 train front-ends, 3 enhance,
 4 train AMs (clean, mct, mct_<frontend>), 5 decode, 6 score and report.
-Outputs: data/, exp/ (report: exp/report.md, exp/wer_vs_snr.png)."
+Outputs: data/, exp/ (report: exp/report.md, exp/report.tex, exp/wer_vs_snr.png;
+exp/results.json, exp/results.csv, exp/comparisons.json)."
 . ../utils/parse_options.sh
 . ../utils/path.sh  # after the options: --help works before anything is installed
 
@@ -53,6 +64,23 @@ train_sets="train_clean train_reverb train_noisy"
 dev_sets="dev_clean dev_reverb dev_noisy"
 test_sets="test_clean test_reverb"
 for s in $snrs; do test_sets="$test_sets test_noisy_$s"; done
+[ -n "$seeds" ] || seeds=$seed
+for s in $seeds; do
+  case "$s" in ''|*[!0-9]*) echo "$0: --seeds must be non-negative integers, not '$s'" >&2; exit 2 ;; esac
+done
+if [ -z "$ams" ]; then
+  ams="clean mct"; for fe in $frontends; do ams="$ams mct_$fe"; done
+fi
+for am in $ams; do
+  case " clean mct $(for fe in $frontends; do printf 'mct_%s ' "$fe"; done)" in
+    *" $am "*) ;;
+    *) echo "$0: --ams: unknown AM '$am' (clean, mct or mct_<fe> of --frontends)" >&2; exit 2 ;;
+  esac
+done
+# per training seed: where its models and enhanced data go (seed 0: today's names)
+exp_of() { if [ "$1" = 0 ]; then echo exp; else echo "exp/seed$1"; fi; }
+enh_of() { if [ "$1" = 0 ]; then echo "data/enh_$2"; else echo "data/seed$1/enh_$2"; fi; }
+has_am() { case " $ams " in *" $1 "*) return 0 ;; esac; return 1; }
 mkdir -p data exp/log
 
 if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
@@ -75,83 +103,108 @@ if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
 fi
 
 if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
-  log "Stage 2: front-ends ($frontends): data/train_{noisy,reverb} -> data/train_clean => exp/enhance/<fe>"
-  train_fe() {  # train_fe FE: train (resumes/skips when done), then test metrics
-    local fe=$1 s evals=""
-    if [ ! -f "exp/enhance/$fe/train.done" ]; then
-      run_step "exp/enhance/$fe/log/train.log" python -m pipeline train-enhancer \
+  log "Stage 2: front-ends ($frontends; seeds $seeds): data/train_{noisy,reverb} -> data/train_clean => exp/enhance/<fe>"
+  train_fe() {  # train_fe FE SEED: train (resumes/skips when done), then test metrics
+    local fe=$1 e s evals=""
+    e="$(exp_of "$2")/enhance/$fe"
+    if [ ! -f "$e/train.done" ]; then
+      run_step "$e/log/train.log" python -m pipeline train-enhancer \
         --config "conf/enhance_${fe}${conf_sfx}.yaml" \
         --noisy data/train_noisy,data/train_reverb --clean data/train_clean \
         --dev-noisy data/dev_noisy,data/dev_reverb --dev-clean data/dev_clean \
-        --out "exp/enhance/$fe" --device "$device" --seed "$seed" --threads 1 \
-        --no-progress
+        --out "$e" --device "$device" --seed "$2" --threads 1 --no-progress
     fi
     for s in $test_sets; do [ "$s" = test_clean ] || evals="$evals --noisy data/$s --name $s"; done
-    run_step "exp/enhance/$fe/log/eval.log" python -m pipeline eval-enhancer \
-      --model "exp/enhance/$fe" $evals --clean data/test_clean --threads 1
+    run_step "$e/log/eval.log" python -m pipeline eval-enhancer \
+      --model "$e" $evals --clean data/test_clean --threads 1
   }
   # $nj one-thread jobs side by side (on 2 cores 1.6x the throughput of 2-thread jobs)
   pool_init "$nj"
-  for fe in $frontends; do
-    if $force; then rm -rf "exp/enhance/$fe"; fi
-    pool_run "front-end $fe (exp/enhance/$fe/log/)" train_fe "$fe"
+  for sd in $seeds; do
+    for fe in $frontends; do
+      if $force; then rm -rf "$(exp_of "$sd")/enhance/$fe"; fi
+      pool_run "front-end $fe, seed $sd ($(exp_of "$sd")/enhance/$fe/log/)" train_fe "$fe" "$sd"
+    done
   done
   pool_wait
 fi
 
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
-  log "Stage 3: enhance: data/<set> -> data/enh_<fe>/<set> for $frontends"
-  enhance_fe() {  # enhance_fe FE: every set (skips outputs complete for this model)
-    local fe=$1 s pairs=""
-    for s in $train_sets $dev_sets $test_sets; do pairs="$pairs data/$s data/enh_$fe/$s"; done
-    run_step "exp/enhance/$fe/log/enhance.log" python -m pipeline enhance \
-      --model "exp/enhance/$fe" --nj 1 --device "$device" --no-progress $forceflag $pairs
-    run_step "exp/enhance/$fe/log/validate.log" python -m pipeline validate-data-dir \
-      data/enh_$fe/*
+  log "Stage 3: enhance: data/<set> -> data/enh_<fe>/<set> for $frontends (seeds $seeds)"
+  enhance_fe() {  # enhance_fe FE SEED: every set (skips outputs complete for this model)
+    local fe=$1 e out s pairs=""
+    e="$(exp_of "$2")/enhance/$fe"; out=$(enh_of "$2" "$fe")
+    for s in $train_sets $dev_sets $test_sets; do pairs="$pairs data/$s $out/$s"; done
+    run_step "$e/log/enhance.log" python -m pipeline enhance \
+      --model "$e" --nj 1 --device "$device" --no-progress $forceflag $pairs
+    run_step "$e/log/validate.log" python -m pipeline validate-data-dir "$out"/*
   }
   pool_init "$nj"
-  for fe in $frontends; do pool_run "enhance $fe" enhance_fe "$fe"; done
+  for sd in $seeds; do
+    for fe in $frontends; do
+      has_am "mct_$fe" || has_am clean || has_am mct || continue
+      pool_run "enhance $fe, seed $sd" enhance_fe "$fe" "$sd"
+    done
+  done
   pool_wait
 fi
 
 if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
-  log "Stage 4: acoustic models: clean, mct$(for fe in $frontends; do printf ', mct_%s' "$fe"; done) -> exp/<am>"
-  train_am() {  # train_am AM CONF TRAIN_DIRS DEV_DIR (train-am resumes/skips)
-    if $force; then rm -rf "exp/$1"; fi
-    pool_run "AM $1 (exp/$1/log/train.log)" run_step "exp/$1/log/train.log" \
-      python -m pipeline train-am --config "$2" --train "$3" --dev "$4" \
-      --out "exp/$1" --device "$device" --seed "$seed" --threads 1
+  log "Stage 4: acoustic models ($ams; seeds $seeds) -> exp/<am>"
+  train_am() {  # train_am AM SEED CONF TRAIN_DIRS DEV_DIR (train-am resumes/skips)
+    local e
+    e="$(exp_of "$2")/$1"
+    if $force; then rm -rf "$e"; fi
+    pool_run "AM $1, seed $2 ($e/log/train.log)" run_step "$e/log/train.log" \
+      python -m pipeline train-am --config "$3" --train "$4" --dev "$5" \
+      --out "$e" --device "$device" --seed "$2" --threads 1
   }
   am_conf=conf/am_default.yaml; am_clean_conf=conf/am_clean.yaml
   if $quick; then am_conf=conf/am_quick.yaml; am_clean_conf=conf/am_quick.yaml; fi
   pool_init "$nj"  # $nj one-thread jobs side by side, the longest (clean) first
-  train_am clean "$am_clean_conf" data/train_clean data/dev_clean
-  train_am mct "$am_conf" data/train_clean,data/train_reverb,data/train_noisy data/dev_noisy
-  for fe in $frontends; do
-    e=data/enh_$fe
-    train_am "mct_$fe" "$am_conf" "$e/train_clean,$e/train_reverb,$e/train_noisy" "$e/dev_noisy"
+  for sd in $seeds; do
+    if has_am clean; then
+      train_am clean "$sd" "$am_clean_conf" data/train_clean data/dev_clean
+    fi
+    if has_am mct; then
+      train_am mct "$sd" "$am_conf" data/train_clean,data/train_reverb,data/train_noisy data/dev_noisy
+    fi
+    for fe in $frontends; do
+      has_am "mct_$fe" || continue
+      e=$(enh_of "$sd" "$fe")
+      train_am "mct_$fe" "$sd" "$am_conf" "$e/train_clean,$e/train_reverb,$e/train_noisy" "$e/dev_noisy"
+    done
   done
   pool_wait
 fi
 
 if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
-  log "Stage 5: decode: AM x front-end x {$test_sets} -> exp/<am>/decode_<fe>_<set>"
-  decode_all() {  # decode_all AM FRONTEND: every test set, data from data/ or data/enh_<fe>
-    local src=data pairs=""
-    [ "$2" = none ] || src="data/enh_$2"
-    for s in $test_sets; do pairs="$pairs $src/$s exp/$1/decode_$2_$s"; done
-    run_step "exp/$1/log/decode_$2.log" python -m pipeline decode --am "exp/$1" \
-      --grammar grid --device "$device" $forceflag $pairs
+  log "Stage 5: decode: AM x front-end x {$test_sets} (seeds $seeds) -> exp/<am>/decode_<fe>_<set>"
+  decode_all() {  # decode_all AM FRONTEND SEED: every test set (data/ or its enh_<fe>)
+    local src=data pairs="" e
+    e="$(exp_of "$3")/$1"
+    [ "$2" = none ] || src=$(enh_of "$3" "$2")
+    for s in $test_sets; do pairs="$pairs $src/$s $e/decode_$2_$s"; done
+    run_step "$e/log/decode_$2.log" python -m pipeline decode --am "$e" \
+      --grammar grid --device "$device" --threads 1 $forceflag $pairs
   }
-  for am in clean mct; do
-    decode_all "$am" none
-    for fe in $frontends; do decode_all "$am" "$fe"; done
+  pool_init "$nj"
+  for sd in $seeds; do
+    for am in clean mct; do
+      has_am "$am" || continue
+      pool_run "decode $am / none, seed $sd" decode_all "$am" none "$sd"
+      for fe in $frontends; do pool_run "decode $am / $fe, seed $sd" decode_all "$am" "$fe" "$sd"; done
+    done
+    for fe in $frontends; do
+      has_am "mct_$fe" || continue
+      pool_run "decode mct_$fe / $fe, seed $sd" decode_all "mct_$fe" "$fe" "$sd"
+    done
   done
-  for fe in $frontends; do decode_all "mct_$fe" "$fe"; done
+  pool_wait
 fi
 
 if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
-  log "Stage 6: score and report: exp/*/decode_* -> exp/results.json, exp/report.md, exp/wer_vs_snr.png"
+  log "Stage 6: score and report: exp/[seed<N>/]*/decode_* -> exp/results.json, comparisons.json, results.csv, report.md, report.tex, wer_vs_snr.png"
   run_step exp/log/score.log python -m pipeline score exp
   run_step exp/log/report.log python -m pipeline report exp
   log "Report: $(pwd)/exp/report.md"
