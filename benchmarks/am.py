@@ -1,13 +1,17 @@
-"""Acoustic-model speed on CPU: training throughput (frames/s), the share of step
-time spent waiting for data, and decoding real-time factor, for a config.
+"""Acoustic-model speed on CPU: training throughput (frames/s), GFLOP/s as a share
+of this machine's matmul peak (measured in the same run), where a training step's
+time goes (data, front conv, recurrent layers, output + CTC loss, backward,
+optimizer), and decoding real-time factor per search mode, for a config.
 
     python benchmarks/am.py [--config recipes/simgrid/conf/am_default.yaml]
         [--train recipes/simgrid/data/train_clean] [--test recipes/simgrid/data/test_clean]
         [--steps 40] [--threads 1]
 
 Runs ``--steps`` training steps of the CTCBrain's own data path (DynamicItemDataset +
-DynamicBatchSampler + kaldiio reads + CMVN) and model, timing data loading and
-compute separately; then decodes ``--test`` with best-path search (and beam 8).
+DynamicBatchSampler + kaldiio reads + CMVN) and model, timing data loading and each
+part of the step separately; then decodes ``--test`` with best path, best path +
+GRID snap, beam 8 and the GRID-constrained search. FLOPs count 2 per multiply-add of
+the conv, GRU and output matmuls (x3 for a training step: forward + backward).
 Prints one table; numbers vary ±10% on a shared VM.
 """
 
@@ -22,6 +26,22 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+
+def _peak_gflops(n: int = 2048) -> float:
+    """fp32 matmul peak of this process's threads: a large torch.mm, best of 5."""
+    import torch
+
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    torch.mm(a, b)
+    best = min(_time(lambda: torch.mm(a, b)) for _ in range(5))
+    return 2.0 * n**3 / best / 1e9
+
+
+def _time(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
 
 
 def main() -> int:
@@ -45,7 +65,9 @@ def main() -> int:
     torch.manual_seed(0)
     random.seed(0)
     entries, stats, _ = training_entries([args.train])
-    tokens = Tokens.from_texts([e["text"] for e in entries.values()], "char")
+    hp0, _ = load_hparams(args.config, {"feat_dim": 40, "n_tokens": 2})
+    kind = hp0.get("token_type", "char")
+    tokens = Tokens.from_texts([e["text"] for e in entries.values()], kind)
     dim = kaldiio.load_mat(next(iter(entries.values()))["ark"]).shape[1]
     hp, _ = load_hparams(args.config, {"feat_dim": dim, "n_tokens": len(tokens)})
     ds = make_dataset(entries, stats, tokens, hp["cmvn"], hp["norm_vars"])
@@ -57,40 +79,74 @@ def main() -> int:
     model, aug = hp["model"], hp["spec_augment"]
     opt = hp["opt_class"](model.parameters())
     model.train()
-    t_data = t_comp = 0.0
-    frames = 0
+    parts = dict(data=0.0, conv=0.0, rnn=0.0, out_ctc=0.0, backward=0.0, optimizer=0.0)
+    frames = steps_out = 0
     it = iter(loader)
+    tick = time.perf_counter
     for step in range(args.steps + 2):
-        t0 = time.perf_counter()
+        t = [tick()]
         batch = next(it)
-        t1 = time.perf_counter()
         feats, rel = batch.feats
         lens = torch.round(rel * feats.shape[1]).long()
         tok, trel = batch.tokens
         tlens = torch.round(trel * tok.shape[1]).long()
         if random.random() < hp["spec_augment_prob"]:  # as CTCBrain does
             feats = aug(feats, lens)
-        lp, olens = model(feats, lens)
+        t.append(tick())
+        # the model's forward, split into its parts (same ops as AcousticModel.forward)
+        h = model.conv(feats.transpose(1, 2)).transpose(1, 2)
+        h = model.drop(torch.relu(model.norm(h)))
+        olens = model.out_frames(lens).clamp(max=h.shape[1], min=1)
+        if len(model.blocks):
+            h = model.blocks(h.transpose(1, 2)).transpose(1, 2)
+        t.append(tick())
+        if model.rnn is not None:
+            packed = torch.nn.utils.rnn.pack_padded_sequence(
+                h, olens.cpu(), batch_first=True, enforce_sorted=False)
+            h, _ = model.rnn(packed)
+            h, _ = torch.nn.utils.rnn.pad_packed_sequence(h, batch_first=True)
+        t.append(tick())
+        lp = model.out(model.drop(h)).log_softmax(-1)
         loss = torch.nn.functional.ctc_loss(lp.transpose(0, 1), tok, olens, tlens,
                                             zero_infinity=True)  # fmt: skip
+        t.append(tick())
         opt.zero_grad()
         loss.backward()
+        t.append(tick())
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
         opt.step()
-        t2 = time.perf_counter()
+        t.append(tick())
         if step >= 2:  # warm-up steps excluded
-            t_data += t1 - t0
-            t_comp += t2 - t1
+            for k, a, b in zip(parts, t[:-1], t[1:]):
+                parts[k] += b - a
             frames += int(lens.sum())
+            steps_out += int(olens.sum())
+    total = sum(parts.values())
     n_params = sum(p.numel() for p in model.parameters())
     mct = 3 * sum(e["num_frames"] for e in entries.values())
+    # FLOPs per output step of the forward (2 per multiply-add)
+    conv = model.conv
+    f_step = 2.0 * conv.in_channels * conv.out_channels * conv.kernel_size[0]
+    for blk in model.blocks:
+        f_step += 2.0 * blk.conv.in_channels * blk.conv.out_channels * blk.conv.kernel_size[0]
+    if model.rnn is not None:
+        H, L = model.rnn.hidden_size, model.rnn.num_layers
+        f_step += sum(2 * 2.0 * 3 * H * ((conv.out_channels if i == 0 else 2 * H) + H)
+                      for i in range(L))  # fmt: skip
+    f_step += 2.0 * model.out.in_features * model.out.out_features
+    gflops = 3 * f_step * steps_out / total / 1e9
+    peak = _peak_gflops()
     rows = [("params", f"{n_params / 1e6:.2f} M"),
-            ("train throughput", f"{frames / (t_data + t_comp):.0f} frames/s "
-             f"({frames / (t_data + t_comp) / 100:.0f}x real time)"),
-            ("data loading share of step time", f"{100 * t_data / (t_data + t_comp):.1f}%"),
+            ("train throughput", f"{frames / total:.0f} frames/s "
+             f"({frames / total / 100:.0f}x real time)"),
+            ("train GFLOP/s (x3 forward matmuls)",
+             f"{gflops:.2f} = {100 * gflops / peak:.1f}% of the {peak:.0f} GFLOP/s "
+             "fp32 matmul peak"),
+            ("step time split", ", ".join(f"{k} {100 * v / total:.1f}%"
+                                          for k, v in parts.items())),
             # MCT = the clean, reverb and noisy versions of --train
             (f"MCT epoch estimate ({mct / 1e6:.1f} M frames)",
-             f"{mct * (t_data + t_comp) / frames:.0f} s")]
+             f"{mct * total / frames:.0f} s")]
 
     # decoding RTF: save this (barely trained) model as an EXP dir and decode
     from pipeline.asr.decode import decode
@@ -105,12 +161,17 @@ def main() -> int:
         (exp / "hparams.yaml").write_text(Path(args.config).read_text())
         tokens.save(exp / "tokens.txt")
         (exp / "am.json").write_text(json.dumps(dict(
-            feat_dim=int(dim), n_tokens=len(tokens), token_type="char", cmvn=hp["cmvn"],
+            feat_dim=int(dim), n_tokens=len(tokens), token_type=kind, cmvn=hp["cmvn"],
             norm_vars=bool(hp["norm_vars"]))))  # fmt: skip
         Checkpointer(exp / "save", {"model": model}).save_checkpoint(meta={"WER": 0})
-        for beam in (1, 8):
-            c = decode(exp, args.test, Path(tmp) / f"decode_{beam}", beam=beam)
-            rows.append((f"decode RTF, beam {beam}", f"{c['rtf']:.4f}"))
+        modes = [("best path", 1, None), ("best path + grid-snap", 1, "grid-snap"),
+                 ("beam 8", 8, None)]
+        if kind == "word":
+            modes.append(("grid (constrained)", 1, "grid"))
+        for name, beam, grammar in modes:
+            c = decode(exp, args.test, Path(tmp) / f"decode_{len(rows)}", beam=beam,
+                       grammar=grammar)  # fmt: skip
+            rows.append((f"decode RTF, {name}", f"{c['rtf']:.4f}"))
     w = max(len(r[0]) for r in rows)
     print(f"config {args.config}, {args.threads} thread(s)")
     for k, v in rows:

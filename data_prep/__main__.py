@@ -56,8 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("out_dir", help="where the data dirs go")
     s.add_argument("--size", default="default", choices=["quick", "default"],
-                   help="quick: tens of utterances (seconds); default: >=3000 train "
-                        "utterances, >=100 per SNR for dev and test")  # fmt: skip
+                   help="quick: 12 talkers, 48/12/12 utterances (seconds); default: "
+                        "24 talkers, 3048 train, 240 dev and 600 test utterances per "
+                        "condition (CHiME-2 Track 1's test size)")  # fmt: skip
     s.add_argument("--seed", type=int, default=0, help="same seed, same wavs")
     s.add_argument("--nj", type=int, default=1, help="parallel jobs")
     s.add_argument("--wav-dir", default=None, help="where wavs go (default OUT_DIR/wav)")

@@ -97,8 +97,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="front-end model dir: enhance features on the fly")  # fmt: skip
     s.add_argument("--beam", type=int, default=1,
                    help="1: CTC best path; N > 1: CTC prefix beam search")  # fmt: skip
-    s.add_argument("--grammar", default=None, choices=["none", "grid"],
-                   help="grid: snap hypotheses onto the GRID grammar")  # fmt: skip
+    s.add_argument("--grammar", default=None, choices=["none", "grid", "grid-snap"],
+                   help="grid: search only through the GRID grammar (exact CTC "
+                        "Viterbi; word-level AMs); grid-snap: snap the free "
+                        "hypothesis onto the grammar afterwards")  # fmt: skip
     s.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     s.add_argument("--threads", type=int, default=1,
                    help="torch CPU threads (default 1: on a shared machine more "

@@ -1,10 +1,12 @@
 """Decode a data dir with a trained CTC acoustic model (``python -m pipeline decode``).
 
 Search: CTC best path (``beam <= 1``) or SpeechBrain's ``CTCPrefixBeamSearcher``
-(prefix beam search, Hannun et al. 2014; no LM). Optional ``grammar="grid"``
-snaps each hypothesis onto the GRID grammar after the search
-(:func:`pipeline.asr.grammar.snap_to_grid`: monotone word-to-slot alignment, each
-aligned word replaced by the closest word of its slot).
+(prefix beam search, Hannun et al. 2014; no LM). ``grammar="grid"`` searches only
+through the GRID grammar (:class:`pipeline.asr.grammar.GridSearch`: exact CTC
+Viterbi through the six-slot automaton; word-level AMs; ``beam`` is not used);
+``grammar="grid-snap"`` snaps the free hypothesis onto the grammar after the
+search (:func:`pipeline.asr.grammar.snap_to_grid`: monotone word-to-slot
+alignment, each aligned word replaced by the closest word of its slot).
 
 ``OUT_DIR`` gets ``hyp`` and ``ref`` (Kaldi text; every utterance of the data dir,
 an undecodable one as an empty ``uttid`` line), ``wer`` (Kaldi ``compute-wer``
@@ -78,6 +80,17 @@ def _names_from_out_dir(out_dir: Path, test_set: str) -> str | None:
     return None
 
 
+GRAMMARS = ("none", "grid", "grid-snap")
+
+
+def _search_name(beam: int, grammar: str | None) -> str:
+    """What decode.json records as ``search`` (so a finished decode of an older
+    meaning of an option is not taken as complete)."""
+    if grammar == "grid":
+        return "grid-viterbi"
+    return ("beam" if beam > 1 else "best-path") + ("+grid-snap" if grammar == "grid-snap" else "")
+
+
 def decode_is_complete(am_dir, data_dir, out_dir, frontend=None, beam: int = 1,
                        grammar: str | None = None) -> bool:
     """True if ``out_dir`` holds a finished decode (``decode.json`` is written
@@ -91,6 +104,7 @@ def decode_is_complete(am_dir, data_dir, out_dir, frontend=None, beam: int = 1,
         return False
     same = (meta.get("data_dir") == str(Path(data_dir).resolve())
             and meta.get("beam") == beam and meta.get("grammar") == (grammar or "none")
+            and meta.get("search") == _search_name(beam, grammar)
             and meta.get("frontend_dir") == (str(Path(frontend).resolve())
                                              if frontend else None))  # fmt: skip
     am_files = [f for f in Path(am_dir).rglob("*") if f.is_file()]
@@ -108,19 +122,20 @@ def decode(am_dir: str | Path, data_dir: str | Path, out_dir: str | Path,
         frontend: a front-end model dir; its ``FeatureEnhancer`` enhances the
             features on the fly before CMVN.
         beam: 1 = best path; > 1 = CTC prefix beam search with this beam.
-        grammar: None or ``"grid"``.
+        grammar: None / ``"none"``, ``"grid"`` (constrained search) or
+            ``"grid-snap"`` (post-hoc snap).
         batch_frames: frames per forward batch.
         am: an already loaded model (to decode several dirs without reloading).
 
     Returns:
         The WER counts (see :func:`pipeline.scoring.error_counts`) plus ``rtf``.
     """
-    from pipeline.asr.grammar import snap_to_grid
+    from pipeline.asr.grammar import GridSearch, snap_to_grid
     from pipeline.asr.train import greedy_ids
     from pipeline.scoring import write_decode_scores
 
-    if grammar not in (None, "none", "grid"):
-        raise ValueError(f"unknown grammar '{grammar}' (none or grid)")
+    if grammar not in (None, *GRAMMARS):
+        raise ValueError(f"unknown grammar '{grammar}' ({', '.join(GRAMMARS)})")
     data_dir, out_dir = Path(data_dir), Path(out_dir)
     d = DataDir.load(data_dir)
     am = am or LoadedAM(am_dir, device)
@@ -129,8 +144,17 @@ def decode(am_dir: str | Path, data_dir: str | Path, out_dir: str | Path,
         from pipeline.enhance import FeatureEnhancer  # lazily: optional front-end
 
         enhancer = FeatureEnhancer.load(frontend, device=device)
-    searcher = None
-    if beam > 1:
+    searcher = grid_search = None
+    if grammar == "grid":
+        try:
+            grid_search = GridSearch(am.tokens.units)
+        except ValueError as e:
+            raise DataDirError(str(e), path=Path(am.exp_dir) / "tokens.txt") from None
+        if grid_search.missing:
+            logger.warning("decode: %d GRID words are not units of the AM (never in "
+                           "its training text) and cannot be recognised: %s",
+                           len(grid_search.missing), " ".join(grid_search.missing))  # fmt: skip
+    elif beam > 1:
         from speechbrain.decoders.ctc import CTCPrefixBeamSearcher
 
         searcher = CTCPrefixBeamSearcher(blank_index=0, vocab_list=am.tokens.vocab_list(),
@@ -144,14 +168,16 @@ def decode(am_dir: str | Path, data_dir: str | Path, out_dir: str | Path,
 
     def flush(batch):
         lp, lens = am.log_probs([f for _, f in batch])
-        if searcher is None:
+        if grid_search is not None:
+            texts = [" ".join(w) for w in grid_search(lp, lens)]
+        elif searcher is None:
             texts = [am.tokens.decode(s) for s in greedy_ids(lp, lens)]
         else:
             rel = lens.float() / lp.shape[1]
             texts = [" ".join(h[0].text.replace("▁", " ").split()) if h else ""
                      for h in searcher(lp, rel)]  # fmt: skip
         for (u, _), t in zip(batch, texts):
-            hyps[u] = " ".join(snap_to_grid(t.split())) if grammar == "grid" else t
+            hyps[u] = " ".join(snap_to_grid(t.split())) if grammar == "grid-snap" else t
 
     batch, size = [], 0
     for u, f in feats:
@@ -178,7 +204,8 @@ def decode(am_dir: str | Path, data_dir: str | Path, out_dir: str | Path,
                 frontend=fe_name or (Path(frontend).name if frontend else "none"),
                 test_set=data_dir.name, data_dir=str(data_dir.resolve()),
                 frontend_dir=str(Path(frontend).resolve()) if frontend else None,
-                beam=beam, grammar=grammar or "none", decode_s=round(elapsed, 2),
+                beam=beam, grammar=grammar or "none", search=_search_name(beam, grammar),
+                decode_s=round(elapsed, 2),
                 audio_s=round(n_frames * 0.01, 1), rtf=round(rtf, 5),
                 n_missing=len(missing))  # fmt: skip
     tmp = out_dir / ".decode.json.tmp"

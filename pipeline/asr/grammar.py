@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from pipeline.grid import KEYWORDS, SLOTS, VOCAB, is_grid
 
-__all__ = ["KEYWORDS", "SLOTS", "VOCAB", "is_grid", "snap_to_grid"]
+__all__ = ["GridSearch", "KEYWORDS", "SLOTS", "VOCAB", "is_grid", "snap_to_grid"]
 
 
 def _edit(a: str, b: str) -> int:
@@ -65,3 +67,118 @@ def snap_to_grid(words: list[str]) -> list[str]:
         else:
             j -= 1
     return out[::-1]
+
+
+class GridSearch:
+    """Exact CTC Viterbi search through the GRID grammar automaton.
+
+    Every hypothesis is a full GRID sentence: one word of each slot, in order
+    (*command colour preposition letter digit adverb*). Over word-level CTC
+    posteriors the search keeps, per frame, the best path into each state of the
+    CTC topology of that automaton: ``blank_k`` (k words emitted, then blank,
+    k = 0..6) and ``word_w`` (inside word w of slot k). Moves: stay (blank, or a
+    repeat of w), ``blank_{k-1}`` -> w, any word of slot k-1 -> w (the slots share
+    no words, so no blank is needed between them), ``word_w`` -> ``blank_k``. The
+    result is the most probable single alignment (Viterbi), not a post-hoc fix of
+    a free hypothesis (:func:`snap_to_grid`). Batched over utterances (numpy).
+
+    Args:
+        units: the AM's output units (index 0 = blank). Grammar words that are not
+            units are left out of the search (listed in ``missing``); every slot
+            must keep at least one word.
+        slots: the word slots (default: GRID's six; tests use smaller grammars).
+    """
+
+    def __init__(self, units: list[str], slots=SLOTS):
+        index = {u: i for i, u in enumerate(units)}
+        # a word the AM has no unit for (never seen in training) cannot be output
+        self.slots = [tuple(w for w in slot if w in index) for slot in slots]
+        self.missing = [w for slot in slots for w in slot if w not in index]
+        if not all(self.slots):
+            raise ValueError(
+                "grammar-constrained GRID search needs a word-level AM holding the "
+                f"GRID words; it has none of slot {[s for s in self.slots if not s]}"
+                f" (missing e.g. {self.missing[:5]})")
+        self.slot_ids = [np.array([index[w] for w in slot]) for slot in self.slots]
+        self.slot_words = [list(slot) for slot in self.slots]
+
+    def __call__(self, log_probs, lens) -> list[list[str]]:
+        """``log_probs``: ``(B, T, V)`` (torch or numpy) log posteriors; ``lens``:
+        ``(B,)`` valid frames. Returns the best sentence (6 words) per utterance,
+        or ``[]`` when an utterance has fewer frames than slots."""
+        lp = np.asarray(log_probs.detach().cpu() if hasattr(log_probs, "detach")
+                        else log_probs, dtype=np.float64)  # fmt: skip
+        lens = np.asarray(lens.cpu() if hasattr(lens, "cpu") else lens, dtype=np.int64)
+        B, T, _ = lp.shape
+        S = len(self.slots)
+        neg = -np.inf
+        blank = np.full((B, S + 1), neg)  # blank_k
+        words = [np.full((B, len(ids)), neg) for ids in self.slot_ids]  # word of slot k
+        blank[:, 0] = lp[:, 0, 0]
+        words[0] = lp[:, 0, self.slot_ids[0]].copy()
+        # back-pointers per frame: for word states 0 = stay, 1 = from blank_{k-1},
+        # 2 = from the best word of slot k-1; for blank_k 0 = stay, 1 = from slot k
+        bp_w = [np.zeros((B, T, len(ids)), dtype=np.int8) for ids in self.slot_ids]
+        bp_b = np.zeros((B, T, S + 1), dtype=np.int8)
+        arg_slot = np.zeros((B, T, S), dtype=np.int64)  # best word of slot k at t-1
+        final_blank = np.full((B, S + 1), neg)
+        final_words = [np.full((B, len(ids)), neg) for ids in self.slot_ids]
+        done = lens == 1
+        final_blank[done] = blank[done]
+        for k in range(S):
+            final_words[k][done] = words[k][done]
+        for t in range(1, T):
+            best_w = [w.max(1) for w in words]
+            arg_slot[:, t] = np.stack([w.argmax(1) for w in words], 1)
+            new_blank = blank.copy()
+            for k in range(1, S + 1):
+                from_word = best_w[k - 1]
+                take = from_word > new_blank[:, k]
+                new_blank[:, k] = np.where(take, from_word, new_blank[:, k])
+                bp_b[:, t, k] = take
+            new_blank += lp[:, t, :1]
+            new_words = []
+            for k, ids in enumerate(self.slot_ids):
+                cand = [words[k], np.broadcast_to(blank[:, k:k + 1], words[k].shape)]
+                if k > 0:
+                    cand.append(np.broadcast_to(best_w[k - 1][:, None], words[k].shape))
+                c = np.stack(cand)  # (n_moves, B, n_words)
+                move = c.argmax(0)
+                bp_w[k][:, t] = move
+                new_words.append(np.take_along_axis(c, move[None], 0)[0] + lp[:, t, ids])
+            blank, words = new_blank, new_words
+            ends = lens == t + 1
+            if ends.any():
+                final_blank[ends] = blank[ends]
+                for k in range(S):
+                    final_words[k][ends] = words[k][ends]
+        return [self._backtrack(b, int(lens[b]), final_blank[b], [w[b] for w in final_words],
+                                bp_b[b], [p[b] for p in bp_w], arg_slot[b])
+                for b in range(B)]  # fmt: skip
+
+    def _backtrack(self, b, n, fin_blank, fin_words, bp_b, bp_w, arg_slot):
+        S = len(self.slots)
+        end_word = fin_words[S - 1]
+        if not np.isfinite(max(fin_blank[S], end_word.max())):
+            return []  # too few frames for six words
+        if fin_blank[S] >= end_word.max():
+            state = ("b", S)
+        else:
+            state = ("w", S - 1, int(end_word.argmax()))
+        out = [None] * S
+        for t in range(n - 1, 0, -1):
+            if state[0] == "b":
+                k = state[1]
+                if bp_b[t, k]:
+                    state = ("w", k - 1, int(arg_slot[t, k - 1]))
+            else:
+                _, k, j = state
+                out[k] = self.slot_words[k][j]
+                move = bp_w[k][t, j]
+                if move == 1:
+                    state = ("b", k)
+                elif move == 2:
+                    state = ("w", k - 1, int(arg_slot[t, k - 1]))
+        if state[0] == "w":
+            out[state[1]] = self.slot_words[state[1]][state[2]]
+        return [w for w in out if w is not None]

@@ -64,11 +64,16 @@ def test_train_resume_decode(tmp_path, feats_dirs):
     assert re.fullmatch(r"%WER \d+\.\d\d \[ \d+ / 48, \d+ ins, \d+ del, \d+ sub \]\n",
                         (out / "wer").read_text())  # fmt: skip
     assert json.loads((out / "decode.json").read_text())["frontend"] == "none"
-    # beam search and the GRID grammar also write every utterance
+    # beam search + snap and the constrained GRID search also write every utterance
     out2 = tmp_path / "exp" / "mct" / "decode_none_dev_beam"
-    c2 = decode(exp, feats_dirs["dev"], out2, beam=4, grammar="grid")
+    c2 = decode(exp, feats_dirs["dev"], out2, beam=4, grammar="grid-snap")
     assert len((out2 / "hyp").read_text().splitlines()) == 8
     assert c2["n_words"] == c["n_words"] == 48
+    out3 = tmp_path / "exp" / "mct" / "decode_none_dev_grid"
+    decode(exp, feats_dirs["dev"], out3, grammar="grid")
+    hyps = [ln.split()[1:] for ln in (out3 / "hyp").read_text().splitlines()]
+    assert len(hyps) == 8 and all(len(h) == 6 for h in hyps)  # full sentences
+    assert json.loads((out3 / "decode.json").read_text())["search"] == "grid-viterbi"
 
 
 def test_cli_train_am_and_decode(tmp_path, feats_dirs):

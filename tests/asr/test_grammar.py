@@ -1,4 +1,7 @@
-from pipeline.asr.grammar import snap_to_grid
+import numpy as np
+import pytest
+
+from pipeline.asr.grammar import GridSearch, snap_to_grid
 from pipeline.grid import SLOTS, VOCAB, is_grid
 
 
@@ -14,3 +17,67 @@ def test_snap_to_grid():
     assert snap_to_grid("bin blue blue at f two now".split()) == "bin blue at f two now".split()  # noqa: E501
     assert snap_to_grid("lay red a one".split()) == "lay red a one".split()
     assert snap_to_grid([]) == []
+
+
+def _ctc_viterbi_score(lp, n, ids):
+    """Best single-alignment log-prob of label sequence ``ids`` (CTC topology:
+    blanks optional between different labels), by the textbook DP."""
+    ext = [0]
+    for i in ids:
+        ext += [i, 0]
+    S = len(ext)
+    a = np.full(S, -np.inf)
+    a[0], a[1] = lp[0, 0], lp[0, ext[1]]
+    for t in range(1, n):
+        b = np.full(S, -np.inf)
+        for s in range(S):
+            best = a[s]
+            if s >= 1:
+                best = max(best, a[s - 1])
+            if s >= 2 and ext[s] != 0 and ext[s] != ext[s - 2]:
+                best = max(best, a[s - 2])
+            b[s] = best + lp[t, ext[s]]
+        a = b
+    return max(a[-1], a[-2])
+
+
+def test_grid_search_equals_brute_force_on_a_small_grammar():
+    """The batched automaton Viterbi picks the sentence whose best CTC alignment
+    scores highest among every sentence of the grammar (checked exhaustively on
+    a 3-slot grammar, random posteriors, utterances of different lengths)."""
+    import itertools
+
+    slots = [("a", "b"), ("c", "d", "e"), ("f", "g")]
+    units = ["<blank>", "a", "b", "c", "d", "e", "f", "g", "x"]
+    search = GridSearch(units, slots)
+    rng = np.random.default_rng(0)
+    B, T = 12, 9
+    logits = rng.normal(size=(B, T, len(units))) * 2
+    lp = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    lens = rng.integers(3, T + 1, B)
+    lens[0], lens[1] = T, 2  # the full length, and too short for three words
+    got = search(lp, lens)
+    for b in range(B):
+        if lens[b] < len(slots):
+            assert got[b] == []
+            continue
+        scores = {sent: _ctc_viterbi_score(lp[b], lens[b],
+                                           [units.index(w) for w in sent])
+                  for sent in itertools.product(*slots)}  # fmt: skip
+        best = max(scores, key=scores.get)
+        assert tuple(got[b]) == best, (b, got[b], best)
+
+
+def test_grid_search_needs_the_grid_words():
+    with pytest.raises(ValueError, match="word-level AM"):
+        GridSearch(["<blank>", "a", "b"])
+    partial = GridSearch(["<blank>", "bin", "lay", "blue", "at", "a", "b", "one", "now"])
+    assert "set" in partial.missing and partial.slots[0] == ("bin", "lay")
+    units = ["<blank>"] + sorted(VOCAB)
+    search = GridSearch(units)
+    # posteriors that spell "bin blue at f two now" frame by frame
+    sent = "bin blue at f two now".split()
+    lp = np.full((1, 12, len(units)), -10.0)
+    for t in range(12):
+        lp[0, t, units.index(sent[t // 2]) if t % 2 == 0 else 0] = 0.0
+    assert search(lp, np.array([12])) == [sent]

@@ -57,24 +57,46 @@ def test_report_and_contract_layout(recipe):
     import json
 
     exp = recipe / "exp"
-    for fe in ("dnn", "lstm", "gan"):
+    fes = ("dnn", "lstm", "gan", "gan_recon")
+    for fe in fes:
         assert (exp / "enhance" / fe / "model.pt").is_file()
         assert (recipe / "data" / f"enh_{fe}" / "test_noisy_0dB" / "feats.scp").is_file()
-    ams = ["clean", "mct", "mct_dnn", "mct_lstm", "mct_gan"]
+    ams = ["clean", "mct"] + [f"mct_{fe}" for fe in fes]
+    sets = ["test_clean", "test_reverb"] + [f"test_noisy_{x}" for x in SNRS]
     for am in ams:
-        for s in ["test_clean", "test_reverb"] + [f"test_noisy_{x}" for x in SNRS]:
+        for s in sets:
             d = exp / am / f"decode_{'none' if am in ('clean', 'mct') else am[4:]}_{s}"
             assert (d / "hyp").is_file() and (d / "ref").is_file(), d
             assert (d / "wer").read_text().startswith("%WER ")
     records = json.loads((exp / "results.json").read_text())
     keys = {"am", "frontend", "test_set", "snr_db", "wer", "n_words", "n_err",
-            "keyword_acc"}  # fmt: skip
-    assert all(set(r) == keys for r in records)
+            "keyword_acc", "wer_ci95", "n_utts", "seed"}  # fmt: skip
+    assert all(set(r) - {"pooled"} == keys for r in records)
     assert {r["am"] for r in records} == set(ams)
-    assert len(records) == 8 * (2 * 4 + 3)  # test sets x (AM x front-end) pairs
+    n_pairs = 2 * (1 + len(fes)) + len(fes)  # (AM, front-end) pairs
+    decoded = [r for r in records if "pooled" not in r]
+    assert len(decoded) == len(sets) * n_pairs
+    pooled = [r for r in records if "pooled" in r]
+    assert len(pooled) == n_pairs and {r["test_set"] for r in pooled} == {"noisy_avg"}
+    # front-end names with "_" are not split: gan_recon is its own front-end
+    assert {r["frontend"] for r in records} == {"none", *fes}
+    assert {r["test_set"] for r in decoded} == set(sets)
+    for r in records:
+        assert r["wer_ci95"][0] <= r["wer"] <= r["wer_ci95"][1] and r["n_utts"] == 12
     snr = {r["snr_db"] for r in records if r["test_set"] == "test_noisy_m6dB"}
     assert snr == {-6.0}
-    assert (exp / "report.md").read_text().startswith("# WER report")
+    comps = json.loads((exp / "comparisons.json").read_text())
+    pairs = {(c["am"], c["frontend"], c["ref_am"], c["ref_frontend"]) for c in comps}
+    assert ("mct", "gan", "mct", "gan_recon") in pairs
+    assert ("mct_gan", "gan", "mct_gan_recon", "gan_recon") in pairs
+    assert ("mct_lstm", "lstm", "mct", "none") in pairs
+    assert ("clean", "dnn", "clean", "none") in pairs
+    csv_rows = (exp / "results.csv").read_text().splitlines()
+    assert len(csv_rows) == len(records) + 1
+    report = (exp / "report.md").read_text()
+    assert report.startswith("# WER report")
+    assert "## Adversary ablation" in report and "## Significance" in report
+    assert "\\begin{tabular}" in (exp / "report.tex").read_text()
     assert (exp / "wer_vs_snr.png").stat().st_size > 10000
 
 
