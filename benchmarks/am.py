@@ -51,6 +51,8 @@ def main() -> int:
     p.add_argument("--test", default=str(ROOT / "recipes/simgrid/data/test_clean"))
     p.add_argument("--steps", type=int, default=40)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
+                   help="bf16: CPU autocast around the forward and the loss")
     args = p.parse_args()
 
     import kaldiio
@@ -93,6 +95,8 @@ def main() -> int:
         if random.random() < hp["spec_augment_prob"]:  # as CTCBrain does
             feats = aug(feats, lens)
         t.append(tick())
+        ac = torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.precision == "bf16")
+        ac.__enter__()
         # the model's forward, split into its parts (same ops as AcousticModel.forward)
         h = model.conv(feats.transpose(1, 2)).transpose(1, 2)
         h = model.drop(torch.relu(model.norm(h)))
@@ -100,15 +104,18 @@ def main() -> int:
         if len(model.blocks):
             h = model.blocks(h.transpose(1, 2)).transpose(1, 2)
         t.append(tick())
+        if model.conformer is not None:
+            h, _ = model.conformer(h, olens)
         if model.rnn is not None:
             packed = torch.nn.utils.rnn.pack_padded_sequence(
                 h, olens.cpu(), batch_first=True, enforce_sorted=False)
             h, _ = model.rnn(packed)
             h, _ = torch.nn.utils.rnn.pad_packed_sequence(h, batch_first=True)
         t.append(tick())
-        lp = model.out(model.drop(h)).log_softmax(-1)
+        lp = model.out(model.drop(h)).float().log_softmax(-1)
         loss = torch.nn.functional.ctc_loss(lp.transpose(0, 1), tok, olens, tlens,
                                             zero_infinity=True)  # fmt: skip
+        ac.__exit__(None, None, None)
         t.append(tick())
         opt.zero_grad()
         loss.backward()
@@ -133,6 +140,11 @@ def main() -> int:
         H, L = model.rnn.hidden_size, model.rnn.num_layers
         f_step += sum(2 * 2.0 * 3 * H * ((conv.out_channels if i == 0 else 2 * H) + H)
                       for i in range(L))  # fmt: skip
+    if model.conformer is not None:  # per layer: 2 FFNs, attention projections, conv
+        d = conv.out_channels
+        for layer in model.conformer.conformer_layers:
+            ffn = layer.ffn1.sequential[1].out_features
+            f_step += 2 * 2.0 * 2 * d * ffn + 2.0 * 4 * d * d + 2.0 * (2 * d * d + d * d)
     f_step += 2.0 * model.out.in_features * model.out.out_features
     gflops = 3 * f_step * steps_out / total / 1e9
     peak = _peak_gflops()
@@ -142,7 +154,7 @@ def main() -> int:
             ("train GFLOP/s (x3 forward matmuls)",
              f"{gflops:.2f} = {100 * gflops / peak:.1f}% of the {peak:.0f} GFLOP/s "
              "fp32 matmul peak"),
-            ("step time split", ", ".join(f"{k} {100 * v / total:.1f}%"
+            ("step time split (rnn = GRU or Conformer)", ", ".join(f"{k} {100 * v / total:.1f}%"
                                           for k, v in parts.items())),
             # MCT = the clean, reverb and noisy versions of --train
             (f"MCT epoch estimate ({mct / 1e6:.1f} M frames)",
@@ -173,7 +185,7 @@ def main() -> int:
                        grammar=grammar)  # fmt: skip
             rows.append((f"decode RTF, {name}", f"{c['rtf']:.4f}"))
     w = max(len(r[0]) for r in rows)
-    print(f"config {args.config}, {args.threads} thread(s)")
+    print(f"config {args.config}, {args.threads} thread(s), {args.precision}")
     for k, v in rows:
         print(f"{k:<{w}}  {v}")
     return 0

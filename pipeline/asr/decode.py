@@ -94,7 +94,7 @@ def _search_name(beam: int, grammar: str | None) -> str:
 def decode_is_complete(am_dir, data_dir, out_dir, frontend=None, beam: int = 1,
                        grammar: str | None = None) -> bool:
     """True if ``out_dir`` holds a finished decode (``decode.json`` is written
-    last) of ``data_dir`` with the same options, newer than every file of the AM."""
+    last) of ``data_dir`` with the same options, newer than the AM's checkpoints."""
     marker = Path(out_dir) / "decode.json"
     if not marker.is_file():
         return False
@@ -107,9 +107,22 @@ def decode_is_complete(am_dir, data_dir, out_dir, frontend=None, beam: int = 1,
             and meta.get("search") == _search_name(beam, grammar)
             and meta.get("frontend_dir") == (str(Path(frontend).resolve())
                                              if frontend else None))  # fmt: skip
-    am_files = [f for f in Path(am_dir).rglob("*") if f.is_file()]
-    newest = max((f.stat().st_mtime for f in am_files), default=0.0)
-    return same and marker.stat().st_mtime > newest
+    return same and marker.stat().st_mtime > _model_mtime(am_dir)
+
+
+def _model_mtime(am_dir) -> float:
+    """Newest mtime of the AM's checkpoints (``save/``): what changes only when the
+    model is trained further. (Not the whole AM dir: other decodes write there, in
+    parallel, and a resumed ``train-am`` that had nothing left to do rewrites
+    am.json.)"""
+    newest = 0.0
+    for f in (Path(am_dir) / "save").rglob("*"):
+        try:
+            if f.is_file():
+                newest = max(newest, f.stat().st_mtime)
+        except FileNotFoundError:  # removed while we looked
+            continue
+    return newest
 
 
 def decode(am_dir: str | Path, data_dir: str | Path, out_dir: str | Path,

@@ -34,14 +34,24 @@ class AcousticModel(nn.Module):
         n_tokens: output units including the CTC blank (index 0).
         stride: frame subsampling of the input convolution.
         conv_channels: channels of the input convolution (kernel ``2*stride-1``).
-        rnn_hidden, rnn_layers: bidirectional GRU size per direction, layers.
+        rnn_hidden, rnn_layers: bidirectional GRU size per direction, layers
+            (0 layers: no GRU).
         dropout: between layers.
+        conv_blocks, conv_kernel: residual 1-D conv blocks after the input
+            convolution (with ``rnn_layers: 0`` a convolution-only model:
+            matmul-bound, no sequential recurrence).
+        conformer_layers, conformer_heads, conformer_ffn, conformer_kernel: a
+            ``torchaudio.models.Conformer`` encoder of ``conv_channels`` dims
+            after the convolutions (Gulati et al., Interspeech 2020); used
+            instead of the GRU when ``conformer_layers > 0``.
     """
 
     def __init__(self, input_dim: int, n_tokens: int, stride: int = 3,
                  conv_channels: int = 256, rnn_hidden: int = 192, rnn_layers: int = 2,
                  dropout: float = 0.15, conv_blocks: int = 0,
-                 conv_kernel: int = 5):  # fmt: skip
+                 conv_kernel: int = 5, conformer_layers: int = 0,
+                 conformer_heads: int = 4, conformer_ffn: int = 576,
+                 conformer_kernel: int = 15):  # fmt: skip
         super().__init__()
         self.stride = stride
         k = 2 * stride - 1
@@ -51,6 +61,14 @@ class AcousticModel(nn.Module):
         self.drop = nn.Dropout(dropout)
         self.blocks = nn.Sequential(*[ConvBlock(conv_channels, conv_kernel, dropout)
                                       for _ in range(conv_blocks)])  # fmt: skip
+        self.conformer = None
+        if conformer_layers:
+            from torchaudio.models import Conformer
+
+            self.conformer = Conformer(conv_channels, conformer_heads, conformer_ffn,
+                                       conformer_layers, conformer_kernel,
+                                       dropout=dropout)  # fmt: skip
+            rnn_layers = 0
         self.rnn = None if rnn_layers == 0 else nn.GRU(conv_channels, rnn_hidden, num_layers=rnn_layers,
                           batch_first=True, bidirectional=True,
                           dropout=dropout if rnn_layers > 1 else 0.0)  # fmt: skip
@@ -72,13 +90,16 @@ class AcousticModel(nn.Module):
         out_lens = self.out_frames(lengths.long()).clamp(max=h.shape[1], min=1)
         if len(self.blocks):
             h = self.blocks(h.transpose(1, 2)).transpose(1, 2)
+        if self.conformer is not None:
+            h, _ = self.conformer(h, out_lens)
         if self.rnn is None:
-            return self.out(self.drop(h)).log_softmax(-1), out_lens
+            # log_softmax in fp32 also under bf16 autocast (the CTC loss needs it)
+            return self.out(self.drop(h)).float().log_softmax(-1), out_lens
         packed = nn.utils.rnn.pack_padded_sequence(h, out_lens.cpu(), batch_first=True,
                                                    enforce_sorted=False)  # fmt: skip
         h, _ = self.rnn(packed)
         h, _ = nn.utils.rnn.pad_packed_sequence(h, batch_first=True)
-        return self.out(self.drop(h)).log_softmax(-1), out_lens
+        return self.out(self.drop(h)).float().log_softmax(-1), out_lens
 
 
 class SpecAugment(nn.Module):

@@ -250,7 +250,9 @@ def train_am(config: str | Path, train_dirs: list[str | Path], dev_dir: str | Pa
     brain = CTCBrain(
         modules={"model": hp["model"]}, opt_class=hp["opt_class"], hparams=hp,
         run_opts={"device": device, "noprogressbar": not progress,
-                  "ckpt_interval_minutes": 0, "max_grad_norm": hp["max_grad_norm"]},
+                  "ckpt_interval_minutes": 0, "max_grad_norm": hp["max_grad_norm"],
+                  # bf16: autocast in training (CPUs with avx512_bf16 / AMX, GPUs)
+                  "precision": hp.get("precision", "fp32")},
         checkpointer=checkpointer,
     )  # fmt: skip
     brain.tokens = tokens

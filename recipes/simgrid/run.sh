@@ -82,6 +82,15 @@ exp_of() { if [ "$1" = 0 ]; then echo exp; else echo "exp/seed$1"; fi; }
 enh_of() { if [ "$1" = 0 ]; then echo "data/enh_$2"; else echo "data/seed$1/enh_$2"; fi; }
 has_am() { case " $ams " in *" $1 "*) return 0 ;; esac; return 1; }
 mkdir -p data exp/log
+# data/ and exp/ belong to one corpus (size and seed): models trained on the quick
+# corpus must never be reused (or reported) by a default-size run, and vice versa
+corpus_stamp="size=$size seed=$seed"
+if [ -f exp/.corpus ] && [ "$(cat exp/.corpus)" != "$corpus_stamp" ] && ! $force; then
+  echo "$0: exp/ holds a run on another corpus ($(cat exp/.corpus); this run: $corpus_stamp)." >&2
+  echo "  Move $(pwd)/{data,exp,corpus} away, or rerun with --force true to redo every stage." >&2
+  exit 2
+fi
+echo "$corpus_stamp" > exp/.corpus
 
 if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
   log "Stage 0: simulate simgrid ($size, seed $seed): TTS + rooms + noise -> data/"

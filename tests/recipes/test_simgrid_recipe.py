@@ -154,3 +154,41 @@ def test_rerun_skips_finished_stages(recipe):
                        env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
     assert r.returncode == 0, r.stderr
     assert (recipe / "data/train_noisy/feats.scp").read_text() == scp
+
+
+def test_second_training_seed(recipe):
+    """--seeds 1 (stages 2-6, a subset of front-ends and AMs) writes under
+    exp/seed1/ and data/seed1/, keeps seed 0's outputs, and the report gains a
+    seed summary (mean and spread over seeds 0 and 1)."""
+    import json
+
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    before = (recipe / "exp/mct/decode_none_test_clean/hyp").read_text()
+    r = subprocess.run(["bash", str(recipe / "run.sh"), "--quick", "true", "--stage", "2",
+                        "--seeds", "1", "--frontends", "gan gan_recon",
+                        "--ams", "mct mct_gan"],
+                       env=env, capture_output=True, text=True, timeout=400)  # fmt: skip
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert (recipe / "exp/seed1/enhance/gan_recon/model.pt").is_file()
+    assert (recipe / "data/seed1/enh_gan/test_noisy_0dB/feats.scp").is_file()
+    assert not (recipe / "exp/seed1/clean").exists()  # not in --ams
+    assert (recipe / "exp/mct/decode_none_test_clean/hyp").read_text() == before
+    recs = json.loads((recipe / "exp/results.json").read_text())
+    s1 = {(r["am"], r["frontend"]) for r in recs if r["seed"] == 1}
+    assert s1 == {("mct", "none"), ("mct", "gan"), ("mct", "gan_recon"), ("mct_gan", "gan")}
+    assert json.loads((recipe / "exp/seed1/mct/am.json").read_text())["seed"] == 1
+    assert "## Seeds" in (recipe / "exp/report.md").read_text()
+    bad = subprocess.run(["bash", str(recipe / "run.sh"), "--seeds", "x"], env=env,
+                         capture_output=True, text=True)  # fmt: skip
+    assert bad.returncode == 2 and "--seeds" in bad.stderr
+
+
+def test_full_size_run_refuses_a_quick_runs_models(recipe):
+    """A default-size run in a tree holding a quick run stops at once (exit 2)
+    naming both corpora, instead of silently reusing the quick models."""
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    r = subprocess.run(["bash", str(recipe / "run.sh"), "--stage", "2", "--stop-stage", "2"],
+                       env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert r.returncode == 2, r.stderr
+    assert "size=quick" in r.stderr and "size=default" in r.stderr
+    assert (recipe / "exp/.corpus").read_text().strip() == "size=quick seed=0"
