@@ -34,6 +34,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 logger = logging.getLogger(__name__)
 
 # attribute name -> file name, in the order files are written and checked
@@ -504,7 +506,13 @@ class DataDir:
                     continue
                 if mat.ndim != 2:
                     p.append(Problem(fp(name), lineno(name, key), f"'{key}' is not a matrix"))  # noqa: E501
-                elif name == "feats.scp":
+                    continue
+                n_bad = int(mat.size - np.count_nonzero(np.isfinite(mat)))
+                if n_bad:
+                    what = "utterance" if name == "feats.scp" else "speaker"
+                    p.append(Problem(fp(name), lineno(name, key),
+                                     f"{what} '{key}' has {n_bad} non-finite values"))  # fmt: skip
+                if name == "feats.scp":
                     dims.add(mat.shape[1])
                 elif dims and mat.shape[1] - 1 not in dims:
                     p.append(Problem(fp(name), lineno(name, key),

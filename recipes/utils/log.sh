@@ -22,7 +22,8 @@ run_step() {
 # than one multi-threaded job after another):
 #   pool_init N             at most N jobs at a time
 #   pool_run NAME CMD...    start CMD (run_step ..., or a function calling it) in
-#                           the background as soon as a slot is free
+#                           the background as soon as a slot is free; logs
+#                           "start: NAME" and, when it ends, "done: NAME in X min"
 #   pool_wait               wait for all; if any failed, name them and exit 1
 # When a job fails while others wait for a slot, or the recipe is interrupted, the
 # running jobs are stopped (their work resumes on the next run, as every step's does).
@@ -47,8 +48,14 @@ pool_run() {
     fi
   done
   log "start: $name"
-  "$@" &
+  _pool_job "$name" "$@" &
   _pool_pids+=($!); _pool_names+=("$name")
+}
+_pool_job() {  # run a job; say when it ended and how long it took
+  local name=$1 t0=$SECONDS rc=0; shift
+  "$@" || rc=$?
+  [ "$rc" -eq 0 ] && log "done: $name in $(( (SECONDS - t0) / 60 )).$(( (SECONDS - t0) % 60 * 10 / 60 )) min"
+  return "$rc"
 }
 pool_wait() {
   local i failed=""

@@ -120,6 +120,28 @@ def test_corrupt_ark(datadir):
     assert "feats.scp:6" in str(e) and "spk02_u002" in str(e)
 
 
+def test_non_finite_features_are_reported(datadir):
+    """A feature matrix holding NaN/inf is a validation error naming feats.scp,
+    the line and the utterance, with the count (training on it fails later)."""
+    import kaldiio
+    import numpy as np
+
+    from pipeline.make_feats import make_feats
+
+    make_feats(datadir, "fbank", progress=False)
+    lines = _lines(datadir / "feats.scp")
+    utt, loc = lines[2].split()
+    mat = kaldiio.load_mat(loc).copy()
+    mat[3, :2] = np.nan
+    mat[5, 0] = np.inf
+    bad = datadir / "bad.ark"
+    kaldiio.save_ark(str(bad), {utt: mat}, scp=str(datadir / "bad.scp"))
+    lines[2] = (datadir / "bad.scp").read_text().strip()
+    _write(datadir / "feats.scp", lines)
+    e = _problem(datadir)
+    assert f"feats.scp:3" in str(e) and utt in str(e) and "3 non-finite" in str(e)
+
+
 def test_every_problem_is_reported(datadir):
     _write(datadir / "text", [ln + "" for ln in _lines(datadir / "text")[1:]])
     lines = _lines(datadir / "utt2spk")

@@ -3,6 +3,7 @@ that the recipes answer --help with nothing installed."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -35,6 +36,10 @@ echo all-done
         running += 1 if ev == "start" else -1
         peak = max(peak, running)
     assert peak == 2
+    # every job says when it started and when it was done, with its duration
+    for n in "abcde":
+        assert f"start: job {n}" in r.stderr
+        assert re.search(rf"done: job {n} in \d+\.\d min", r.stderr), r.stderr
 
 
 def test_pool_names_the_failed_job_and_exits_1(tmp_path):
@@ -48,6 +53,7 @@ echo not-reached
     assert r.returncode == 1
     assert "not-reached" not in r.stdout
     assert "FAILED: bad job" in r.stderr  # pool_wait names it
+    assert "done: bad job" not in r.stderr
     assert "log/bad.log" in r.stderr and "broken input" in r.stderr  # run_step's tail
     assert "good job" not in r.stderr.split("FAILED:")[-1]
 
