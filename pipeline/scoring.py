@@ -685,6 +685,55 @@ def _seed_lines(records: list[dict]) -> list[str]:
     return lines + [""]
 
 
+_EPOCH_RE = re.compile(r"epoch: (\d+).*valid WER: ([\d.]+)")
+
+
+def training_curves(exp_root: Path) -> list[str]:
+    """Report lines: dev WER per epoch of every AM (``<am>/train_log.txt``) and dev
+    loss per epoch of every front-end (``enhance/<fe>/metrics.json``), so a model
+    still improving at its last epoch is visible."""
+    lines = []
+    ams = {}
+    for p in sorted(exp_root.glob("*/train_log.txt")):
+        curve = [(int(m.group(1)), float(m.group(2))) for m in
+                 map(_EPOCH_RE.search, p.read_text().splitlines()) if m]  # fmt: skip
+        if curve:
+            ams[p.parent.name] = dict(curve)  # a resumed epoch keeps its last line
+    if ams:
+        n = max(max(c) for c in ams.values())
+        lines += ["## Training curves", "",
+                  "Dev WER (%, greedy decode of the AM's dev set) after each epoch; "
+                  "bold: the epoch kept.", "",
+                  "| AM | " + " | ".join(str(e) for e in range(1, n + 1)) + " |",
+                  "|---|" + "---:|" * n]  # fmt: skip
+        for am in sorted(ams, key=_am_order):
+            c = ams[am]
+            best = min(c, key=lambda e: (c[e], e))
+            lines.append(f"| {am} | " + " | ".join(
+                ("–" if e not in c else f"**{c[e]:.2f}**" if e == best else f"{c[e]:.2f}")
+                for e in range(1, n + 1)) + " |")  # fmt: skip
+        lines.append("")
+    fes = {}
+    for p in sorted(exp_root.glob("enhance/*/metrics.json")):
+        h = json.loads(p.read_text()).get("history") or []
+        if h:
+            fes[p.parent.name] = {r["epoch"]: r["dev_loss"] for r in h}
+    if fes:
+        n = max(max(c) for c in fes.values())
+        lines += ["Front-end dev loss (MSE in the normalised target domain) after each "
+                  "epoch; bold: the epoch kept.", "",
+                  "| front-end | " + " | ".join(str(e) for e in range(1, n + 1)) + " |",
+                  "|---|" + "---:|" * n]  # fmt: skip
+        for fe in sorted(fes):
+            c = fes[fe]
+            best = min(c, key=lambda e: (c[e], e))
+            lines.append(f"| {fe} | " + " | ".join(
+                ("–" if e not in c else f"**{c[e]:.4f}**" if e == best else f"{c[e]:.4f}")
+                for e in range(1, n + 1)) + " |")  # fmt: skip
+        lines.append("")
+    return lines
+
+
 def write_report(exp_root: str | Path, records: list[dict] | None = None,
                  comparisons: list[dict] | None = None) -> Path:  # fmt: skip
     """Write ``EXP_ROOT/report.md`` (one WER table per acoustic model: rows
@@ -758,6 +807,7 @@ def write_report(exp_root: str | Path, records: list[dict] | None = None,
                   "Negative Δ: the adversary helps.", ""]  # fmt: skip
         lines += _comparison_lines(abl) + [""]
     lines += _seed_lines(records)
+    lines += training_curves(exp_root)
     lines += ["![WER vs SNR](wer_vs_snr.png)", ""]
     out = exp_root / "report.md"
     _atomic_text(out, "\n".join(lines))
