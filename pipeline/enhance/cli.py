@@ -45,7 +45,7 @@ def cmd_train(a) -> int:
         return _fail(e, 1)
     import shutil
 
-    shutil.copyfile(a.config, f"{a.out}/config.yaml")
+    shutil.copyfile(a.config, f"{a.out}/config.source.yaml")
     d = m["dev"]["all"]
     print(f"{a.out}: best epoch {m['best_epoch']}, dev MSE {d.get('input_mse', '-')} "
           f"-> {d['enh_mse']}, LSD {d.get('input_lsd_db', '-')} -> "

@@ -52,7 +52,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from pipeline.enhance.models import LSTMMapper, register_frontend
-from pipeline.enhance.train import ChunkStep, register_step
+from pipeline.enhance.train import ChunkStep
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ class TrainingDiverged(RuntimeError):
     """Training produced non-finite losses ``max_bad_steps`` times in a row."""
 
 
-@register_frontend("gan")
+@register_frontend("gan", step="pipeline.enhance.gan:GANStep")
 class GANGenerator(LSTMMapper):
     """The generator: a residual LSTM stack (the lstm mapper with ``residual``
     defaulting to true; layers whose in/out sizes agree add their input)."""
@@ -188,6 +188,9 @@ class GANStep(ChunkStep):
     @classmethod
     def from_config(cls, model, conf):
         return cls(model, conf["training"], conf.get("gan"))
+
+    def resolved_config(self, conf):
+        return {**conf, "gan": dict(self.gan)}
 
     def modules(self):
         return {"model": self.model, "disc": self.disc, "ema": self.ema,
@@ -339,6 +342,3 @@ class GANStep(ChunkStep):
         if adv is not None:
             self._add(g_adv=adv.item())
         return {"loss": per_dim}
-
-
-register_step("gan", GANStep)

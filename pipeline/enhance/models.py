@@ -7,8 +7,12 @@ de-normalises the output, so ``model(x)`` maps raw features to raw log-mel
 (an AM trained on raw features can consume it directly).
 
 Front-ends are chosen by name from :data:`FRONTENDS` (``frontend: dnn`` +
-``frontend_conf: {...}`` in the config); :func:`register_frontend` adds one (the
-training step that goes with it lives in :mod:`pipeline.enhance.train`).
+``frontend_conf: {...}`` in the config); :func:`register_frontend` adds one,
+optionally with the training step that goes with it (default: the reconstruction
+step :class:`pipeline.enhance.train.ChunkStep`). Every module of the
+``pipeline.enhance`` package is imported the first time a name is looked up
+(:func:`known_frontends`), so a front-end in a new module there registers itself:
+no module has to import its dependants.
 
 - ``dnn``: Han et al., "Learning spectral mapping for speech dereverberation and
   denoising", IEEE/ACM TASLP 2015 / Interspeech 2015: a feed-forward DNN maps a
@@ -26,28 +30,55 @@ from torch import nn
 
 __all__ = [
     "FRONTENDS", "DNNMapper", "FeatureMapper", "LSTMMapper", "build_model",
-    "register_frontend",
+    "known_frontends", "register_frontend",
 ]  # fmt: skip
 
 FRONTENDS: dict[str, type] = {}
+STEP_NAMES: dict[str, object] = {}  # frontend -> TrainStep class (or "module:Class")
+_discovered: list[bool] = []
 
 
-def register_frontend(name: str):
-    """Class decorator: make a :class:`FeatureMapper` selectable as ``frontend: name``."""
+def register_frontend(name: str, step=None):
+    """Class decorator: make a :class:`FeatureMapper` selectable as ``frontend:
+    name``; ``step`` is its :class:`~pipeline.enhance.train.TrainStep` subclass (or
+    ``"module:Class"``), default the plain reconstruction step."""
 
     def deco(cls):
+        if not (isinstance(cls, type) and issubclass(cls, FeatureMapper)):
+            raise TypeError(f"register_frontend({name!r}): {cls!r} is not a FeatureMapper")
         FRONTENDS[name] = cls
         cls.frontend = name
+        if step is not None:
+            STEP_NAMES[name] = step
         return cls
 
     return deco
 
 
+def known_frontends() -> dict[str, type]:
+    """Every registered front-end, after importing each module of this package
+    once (built-in and added ones alike)."""
+    if not _discovered:
+        import importlib
+        import pkgutil
+
+        import pipeline.enhance as pkg
+
+        _discovered.append(True)
+        for mod in pkgutil.iter_modules(pkg.__path__):
+            if not mod.name.startswith("_") and mod.name != "cli":
+                importlib.import_module(f"{pkg.__name__}.{mod.name}")
+    return FRONTENDS
+
+
 def build_model(frontend: str, in_dim: int, out_dim: int, frontend_conf: dict | None):
     """Instantiate the registered front-end ``frontend`` with ``frontend_conf``."""
-    if frontend not in FRONTENDS:
-        raise ValueError(f"unknown frontend {frontend!r}; known: {sorted(FRONTENDS)}")
-    return FRONTENDS[frontend](in_dim, out_dim, **(frontend_conf or {}))
+    known = known_frontends()
+    if frontend not in known:
+        raise ValueError(f"unknown frontend {frontend!r}; known: {sorted(known)} (a new "
+                         "one: a FeatureMapper subclass decorated with "
+                         "@register_frontend in a module under pipeline/enhance/)")
+    return known[frontend](in_dim, out_dim, **(frontend_conf or {}))
 
 
 class FeatureMapper(nn.Module):
@@ -101,7 +132,7 @@ class FeatureMapper(nn.Module):
         return self
 
 
-@register_frontend("dnn")
+@register_frontend("dnn", step="pipeline.enhance.train:FrameStep")
 class DNNMapper(FeatureMapper):
     """Han et al. 2015 feed-forward mapping.
 

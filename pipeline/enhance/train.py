@@ -4,19 +4,23 @@ stopping.
 
 Layout of an experiment dir ``EXP``::
 
-    config.yaml        the training config (copied)
+    config.yaml        the config as trained: every value, defaults included
+    config.source.yaml the config file given (when one was)
     ckpt/last.pt       after every epoch: model, optimisers, schedule, history
     model.pt           the best model so far (lowest dev loss): what
                        :class:`pipeline.enhance.FeatureEnhancer` loads
     metrics.json       dev metrics of the best model (+ later eval-enhancer runs)
     train.done         written when training finished
 
-Each front-end brings a *training step* object (:data:`STEPS`, looked up by the
-``frontend`` name): it samples minibatches from the in-memory training set and
-does one optimisation step. A new front-end (e.g. a GAN with its own
-discriminator and optimisers) subclasses :class:`TrainStep`, overrides
-``modules`` / ``train_batch`` and registers with :func:`register_step`; the
-:class:`Trainer` loop, checkpoints and metrics are shared.
+Each front-end brings a *training step* object (:func:`step_class`, looked up by
+the ``frontend`` name): it samples minibatches from the in-memory training set and
+does one optimisation step. By default that is :class:`ChunkStep`, the
+reconstruction (MSE) loss of the model's ``core`` on chunks of frames, which any
+:class:`~pipeline.enhance.models.FeatureMapper` can use. A front-end with more
+(e.g. a GAN with its own discriminator and optimisers) subclasses
+:class:`TrainStep`, overrides ``modules`` / ``train_batch`` and names it in
+``@register_frontend(name, step=...)``; the :class:`Trainer` loop, checkpoints and
+metrics are shared.
 
 Exact resume: the random state of epoch ``e`` is reseeded from ``(seed, e)`` at its
 start, and a checkpoint is written at its end, so a run interrupted anywhere and
@@ -57,6 +61,15 @@ TRAIN_DEFAULTS = {
     "patience": 3,  # stop after this many epochs without improvement
     "grad_clip": 5.0,
 }
+
+
+def _write_config(path: Path, conf: dict) -> None:
+    import yaml
+
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text("# as trained: every value, defaults included\n"
+                   + yaml.safe_dump(json.loads(json.dumps(conf)), sort_keys=False))
+    os.replace(tmp, path)
 
 
 def _write_atomic(path: Path, obj) -> None:
@@ -110,6 +123,11 @@ class TrainStep:
         """Build from the whole config (a front-end with its own config section,
         e.g. ``gan:``, reads it here); default: the ``training`` section."""
         return cls(model, conf["training"])
+
+    def resolved_config(self, conf: dict) -> dict:
+        """The config with every default this step uses filled in (saved as
+        ``config.yaml``)."""
+        return conf
 
     def inference_model(self) -> FeatureMapper:
         """The network evaluated on dev and saved as ``model.pt`` (a GAN: the EMA
@@ -217,12 +235,28 @@ class ChunkStep(TrainStep):
         return (err * mask).sum() / mask.sum()
 
 
-STEPS: dict[str, type] = {"dnn": FrameStep, "lstm": ChunkStep}
+def register_step(frontend: str, step_cls) -> None:
+    """Use ``step_cls`` (a :class:`TrainStep`, or ``"module:Class"``) to train
+    front-end ``frontend`` (the same as ``@register_frontend(name, step=...)``)."""
+    from pipeline.enhance.models import STEP_NAMES
+
+    STEP_NAMES[frontend] = step_cls
 
 
-def register_step(frontend: str, step_cls: type) -> None:
-    """Use ``step_cls`` (a :class:`TrainStep`) to train front-end ``frontend``."""
-    STEPS[frontend] = step_cls
+def step_class(frontend: str) -> type:
+    """The training step of ``frontend`` (default :class:`ChunkStep`)."""
+    import importlib
+
+    from pipeline.enhance.models import STEP_NAMES, known_frontends
+
+    known = known_frontends()
+    if frontend not in known:
+        raise ValueError(f"unknown frontend {frontend!r}; known: {sorted(known)}")
+    cls = STEP_NAMES.get(frontend, ChunkStep)
+    if isinstance(cls, str):
+        module, _, name = cls.partition(":")
+        cls = getattr(importlib.import_module(module), name)
+    return cls
 
 
 def load_config(path: str | Path, overrides: dict | None = None) -> dict:
@@ -327,7 +361,8 @@ class Trainer:
         ally = np.concatenate(train.targets).astype(np.float64)
         model.set_normalization(allx.mean(0), allx.std(0), ally.mean(0), ally.std(0))
         del allx, ally
-        step = STEPS[conf["frontend"]].from_config(model, conf)
+        step = step_class(conf["frontend"]).from_config(model, conf)
+        _write_config(self.exp / "config.yaml", step.resolved_config(conf))
         infer = step.inference_model()
         data = NormalizedData(train, model, step.pad)
         optimizers = step.make_optimizers()
@@ -457,7 +492,7 @@ def train_enhancer(config, noisy, clean, dev_noisy, dev_clean, exp_dir,
     exp = Path(exp_dir)
     exp.mkdir(parents=True, exist_ok=True)
     if not isinstance(config, dict):
-        shutil.copyfile(config, exp / "config.yaml")
+        shutil.copyfile(config, exp / "config.source.yaml")
     train = pairs(noisy, clean, conf["input_kind"])
     dev = pairs(dev_noisy, dev_clean, conf["input_kind"])
     logger.info("train: %d utterances, %d frames; dev: %d utterances",
@@ -477,7 +512,3 @@ def pairs(noisy, clean, input_kind="fbank") -> ParallelSet:
     for n, c in zip(noisy, clean):
         s.add_pair(n, c, input_kind)
     return s
-
-
-# front-ends in their own modules register their model and training step on import
-from pipeline.enhance import gan as _gan  # noqa: E402,F401
