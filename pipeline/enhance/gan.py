@@ -186,6 +186,19 @@ class GANStep(ChunkStep):
         self._stats: dict[str, float] = {}
 
     @classmethod
+    def check_config(cls, conf, where=""):
+        from pipeline.enhance.train import check_values
+
+        gan = conf.get("gan") or {}
+        if not isinstance(gan, dict):
+            raise ValueError(f"{where}gan must be a mapping of options")
+        unknown = set(gan) - set(GAN_DEFAULTS)
+        if unknown:
+            raise ValueError(f"{where}unknown gan option(s) {sorted(unknown)}; known: "
+                             f"{sorted(GAN_DEFAULTS)}")  # fmt: skip
+        check_values(gan, GAN_DEFAULTS, f"{where}gan")
+
+    @classmethod
     def from_config(cls, model, conf):
         return cls(model, conf["training"], conf.get("gan"))
 

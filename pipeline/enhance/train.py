@@ -124,6 +124,11 @@ class TrainStep:
         e.g. ``gan:``, reads it here); default: the ``training`` section."""
         return cls(model, conf["training"])
 
+    @classmethod
+    def check_config(cls, conf: dict, where: str = "") -> None:
+        """Raise ValueError (starting with ``where``) for a config section of this
+        step that cannot work; called before anything is trained or written."""
+
     def resolved_config(self, conf: dict) -> dict:
         """The config with every default this step uses filled in (saved as
         ``config.yaml``)."""
@@ -269,11 +274,44 @@ def load_config(path: str | Path, overrides: dict | None = None) -> dict:
     from hyperpyyaml import load_hyperpyyaml
 
     with open(path, encoding="utf-8") as f:
-        conf = dict(load_hyperpyyaml(f, overrides=overrides))
-    return normalize_config(conf)
+        try:
+            conf = load_hyperpyyaml(f, overrides=overrides)
+        except Exception as e:  # noqa: BLE001 - yaml, !ref and !new errors vary
+            msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
+            raise ValueError(f"{path}: cannot load the config: {type(e).__name__}: "
+                             f"{msg}") from None  # fmt: skip
+    if not isinstance(conf, dict):
+        raise ValueError(f"{path}: expected a mapping of config keys")
+    return normalize_config(dict(conf), source=path)
 
 
-def normalize_config(conf: dict) -> dict:
+_INT_KEYS = ("epochs", "frames_per_epoch", "batch_size", "chunk_len", "patience")
+
+
+def check_values(section: dict, defaults: dict, where: str) -> None:
+    """Every value of ``section`` has the type of its default (numbers as numbers,
+    flags as booleans); raises ValueError naming ``where`` and the key."""
+    for key, default in defaults.items():
+        if key not in section:
+            continue
+        v = section[key]
+        if isinstance(default, bool):
+            ok, want = isinstance(v, bool), "true or false"
+        elif isinstance(default, (int, float)):
+            ok = isinstance(v, (int, float)) and not isinstance(v, bool)
+            want = "a number"
+            if ok and key in _INT_KEYS and float(v) != int(v):
+                ok, want = False, "an integer"
+        elif isinstance(default, str):
+            ok, want = isinstance(v, str), "a string"
+        else:
+            continue
+        if not ok:
+            raise ValueError(f"{where}.{key} must be {want}, got {v!r}")
+
+
+def normalize_config(conf: dict, source=None) -> dict:
+    where = f"{source}: " if source else ""
     conf = dict(conf)
     conf.setdefault("input_kind", "fbank")
     conf.setdefault("output_kind", "fbank")
@@ -282,16 +320,22 @@ def normalize_config(conf: dict) -> dict:
     conf["frontend_conf"] = dict(conf.get("frontend_conf") or {})
     unknown = set(conf.get("training") or {}) - set(TRAIN_DEFAULTS)
     if unknown:
-        raise ValueError(f"unknown training option(s) {sorted(unknown)}; known: "
+        raise ValueError(f"{where}unknown training option(s) {sorted(unknown)}; known: "
                          f"{sorted(TRAIN_DEFAULTS)}")  # fmt: skip
+    check_values(conf.get("training") or {}, TRAIN_DEFAULTS, f"{where}training")
     conf["training"] = {**TRAIN_DEFAULTS, **(conf.get("training") or {})}
     checks = {"input_kind": ("fbank", "spectrogram"), "output_kind": ("fbank", "mfcc"),
               "target": ("clean", "reverb")}  # fmt: skip
     for key, allowed in checks.items():
         if conf[key] not in allowed:
-            raise ValueError(f"{key} must be one of {allowed}, got {conf[key]!r}")
+            raise ValueError(f"{where}{key} must be one of {allowed}, got {conf[key]!r}")
     if "frontend" not in conf:
-        raise ValueError("config has no 'frontend' (e.g. frontend: dnn)")
+        raise ValueError(f"{where}config has no 'frontend' (e.g. frontend: dnn)")
+    try:
+        step = step_class(conf["frontend"])
+    except ValueError as e:
+        raise ValueError(f"{where}{e}") from None
+    step.check_config(conf, where)
     return conf
 
 

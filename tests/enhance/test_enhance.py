@@ -243,3 +243,32 @@ def test_a_new_frontend_needs_only_a_decorated_class(tmp_path, parallel):
         models.FRONTENDS.pop("linfe_under_test", None)
     with pytest.raises(ValueError, match="unknown frontend 'nope'"):
         step_class("nope")
+
+
+@pytest.mark.parametrize("edit, expect", [
+    (("  lr: 0.005", "  lr: abc"), "training.lr must be a number, got 'abc'"),
+    (("  epochs: 3", "  epochs: 2.5"), "training.epochs must be an integer"),
+    (("  d_lr: 0.001", "  d_lr: fast"), "gan.d_lr must be a number"),
+    (("  d_lr: 0.001", "  d_lrr: 0.001"), "unknown gan option(s) ['d_lrr']"),
+    (("  lr: 0.005", "  lr: !ref <learning_rate>"), "cannot load the config"),
+    (("frontend: gan", "frontend: gann"), "unknown frontend 'gann'"),
+])
+def test_config_mistakes_are_one_line_usage_errors(tmp_path, parallel, capsys, edit, expect):
+    """A bad value, a misspelt key or a dangling !ref: exit 2, one line naming the
+    config file and the key, nothing written."""
+    from pipeline.__main__ import main
+
+    src = Path(__file__).parents[2] / "recipes/simgrid/conf/enhance_gan_quick.yaml"
+    text = src.read_text()
+    assert edit[0] in text
+    conf = tmp_path / "bad.yaml"
+    conf.write_text(text.replace(edit[0], edit[1], 1))
+    tn, tc, dn, dc = parallel
+    out = tmp_path / "exp"
+    rc = main(["train-enhancer", "--config", str(conf), "--noisy", str(tn), "--clean",
+               str(tc), "--dev-noisy", str(dn), "--dev-clean", str(dc), "--out", str(out),
+               "--no-progress"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert rc == 2 and expect in err and str(conf) in err, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not out.exists()
