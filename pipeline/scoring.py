@@ -685,7 +685,8 @@ def _seed_lines(records: list[dict]) -> list[str]:
     return lines + [""]
 
 
-_EPOCH_RE = re.compile(r"epoch: (\d+).*valid WER: ([\d.]+)")
+# SpeechBrain's FileTrainLogger writes small values in scientific notation (7.60e-01)
+_EPOCH_RE = re.compile(r"epoch: (\d+).*valid WER: ([-+\d.eE]+)")
 
 
 def training_curves(exp_root: Path) -> list[str]:

@@ -71,6 +71,11 @@ done
 if [ -z "$ams" ]; then
   ams="clean mct"; for fe in $frontends; do ams="$ams mct_$fe"; done
 fi
+for fe in $frontends; do
+  if [ ! -f "conf/enhance_${fe}.yaml" ] && [ ! -f "conf/enhance_${fe}${conf_sfx}.yaml" ]; then
+    echo "$0: --frontends: no config for '$fe' (expected $(pwd)/conf/enhance_${fe}.yaml)" >&2; exit 2
+  fi
+done
 for am in $ams; do
   case " clean mct $(for fe in $frontends; do printf 'mct_%s ' "$fe"; done)" in
     *" $am "*) ;;
@@ -116,9 +121,11 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
   train_fe() {  # train_fe FE SEED: train (resumes/skips when done), then test metrics
     local fe=$1 e s evals=""
     e="$(exp_of "$2")/enhance/$fe"
+    local conf="conf/enhance_${fe}${conf_sfx}.yaml"
+    [ -f "$conf" ] || conf="conf/enhance_${fe}.yaml"  # no _quick variant: the full one
     if [ ! -f "$e/train.done" ]; then
       run_step "$e/log/train.log" python -m pipeline train-enhancer \
-        --config "conf/enhance_${fe}${conf_sfx}.yaml" \
+        --config "$conf" \
         --noisy data/train_noisy,data/train_reverb --clean data/train_clean \
         --dev-noisy data/dev_noisy,data/dev_reverb --dev-clean data/dev_clean \
         --out "$e" --device "$device" --seed "$2" --threads 1 --no-progress

@@ -114,13 +114,14 @@ def test_results_json_schema_and_report(tmp_path):
     assert "packages" in meta
     (tmp_path / "mct" / "train_log.txt").write_text(
         "epoch: 1, lr: 6e-03 - train loss: 2.5 - valid loss: 1.6, valid WER: 60.10\n"
-        "epoch: 2, lr: 5e-03 - train loss: 1.3 - valid loss: 1.4, valid WER: 49.70\n")
+        "epoch: 2, lr: 5e-03 - train loss: 1.3 - valid loss: 1.4, valid WER: 49.70\n"
+        "epoch: 3, lr: 4e-03 - train loss: 1.1 - valid loss: 1.3, valid WER: 7.60e-01\n")
     (tmp_path / "enhance" / "dnn").mkdir(parents=True)
     (tmp_path / "enhance" / "dnn" / "metrics.json").write_text(json.dumps(
         {"history": [{"epoch": 1, "dev_loss": 0.5}, {"epoch": 2, "dev_loss": 0.6}]}))
     report = write_report(tmp_path).read_text()
     assert "## AM `clean`" in report and "## AM `mct`" in report
-    assert "| mct | 60.10 | **49.70** |" in report  # dev curve, kept epoch bold
+    assert "| mct | 60.10 | 49.70 | **0.76** |" in report  # dev curve, kept epoch bold
     assert "| dnn | **0.5000** | 0.6000 |" in report
     assert "-100.0%" in report  # dnn avg 0 vs none avg 4.17
     assert "±" in report and "## Significance" in report

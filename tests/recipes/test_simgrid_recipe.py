@@ -192,3 +192,11 @@ def test_full_size_run_refuses_a_quick_runs_models(recipe):
     assert r.returncode == 2, r.stderr
     assert "size=quick" in r.stderr and "size=default" in r.stderr
     assert (recipe / "exp/.corpus").read_text().strip() == "size=quick seed=0"
+
+
+def test_unknown_frontend_is_a_usage_error(recipe):
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    r = subprocess.run(["bash", str(recipe / "run.sh"), "--quick", "true",
+                        "--frontends", "dnn nosuchfe"], env=env, capture_output=True,
+                       text=True, timeout=60)  # fmt: skip
+    assert r.returncode == 2 and "enhance_nosuchfe.yaml" in r.stderr, r.stderr
