@@ -28,22 +28,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def _peak_gflops(n: int = 2048) -> float:
-    """fp32 matmul peak of this process's threads: a large torch.mm, best of 5."""
-    import torch
-
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    torch.mm(a, b)
-    best = min(_time(lambda: torch.mm(a, b)) for _ in range(5))
-    return 2.0 * n**3 / best / 1e9
-
-
-def _time(fn) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
-
-
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--config", default=str(ROOT / "recipes/simgrid/conf/am_default.yaml"))
@@ -147,7 +131,9 @@ def main() -> int:
             f_step += 2 * 2.0 * 2 * d * ffn + 2.0 * 4 * d * d + 2.0 * (2 * d * d + d * d)
     f_step += 2.0 * model.out.in_features * model.out.out_features
     gflops = 3 * f_step * steps_out / total / 1e9
-    peak = _peak_gflops()
+    from enhance import peak_gflops  # benchmarks/enhance.py: the same peak measure
+
+    peak = peak_gflops()
     rows = [("params", f"{n_params / 1e6:.2f} M"),
             ("train throughput", f"{frames / total:.0f} frames/s "
              f"({frames / total / 100:.0f}x real time)"),

@@ -83,9 +83,12 @@ def _pairs(refs: dict[str, str], hyps: dict[str, str]):
     return [(refs[u].split(), hyps.get(u, "").split()) for u in sorted(refs)]
 
 
-def utt_errors(refs: dict[str, str], hyps: dict[str, str]) -> dict[str, np.ndarray]:
+def utt_errors(refs: dict[str, str], hyps: dict[str, str],
+               keywords=KEYWORDS) -> dict[str, np.ndarray]:  # fmt: skip
     """Per-utterance word error counts of ``hyps`` against ``refs``, utterances in
-    sorted order: ``{utts, n_words, ins, dels, sub}`` (arrays of length N).
+    sorted order: ``{utts, n_words, ins, dels, sub, kw_total, kw_correct}`` (arrays
+    of length N; ``kw_*``: reference ``keywords`` tokens, and those aligned to an
+    identical hypothesis token). One minimum-edit alignment (jiwer) gives both.
 
     An utterance missing from ``hyps`` counts as an empty hypothesis; an empty
     reference makes every hypothesis word an insertion.
@@ -94,10 +97,12 @@ def utt_errors(refs: dict[str, str], hyps: dict[str, str]) -> dict[str, np.ndarr
 
     pairs = _pairs(refs, hyps)
     n = len(pairs)
-    out = {k: np.zeros(n, dtype=np.int64) for k in ("n_words", "ins", "dels", "sub")}
+    keys = ("n_words", "ins", "dels", "sub", "kw_total", "kw_correct")
+    out = {k: np.zeros(n, dtype=np.int64) for k in keys}
     out["utts"] = np.array(sorted(refs))
     for i, (r, h) in enumerate(pairs):
         out["n_words"][i] = len(r)
+        out["kw_total"][i] = sum(1 for w in r if w in keywords)
         if not r:
             out["ins"][i] = len(h)
     scored = [i for i, (r, _) in enumerate(pairs) if r]
@@ -105,6 +110,7 @@ def utt_errors(refs: dict[str, str], hyps: dict[str, str]) -> dict[str, np.ndarr
         o = jiwer.process_words([" ".join(pairs[i][0]) for i in scored],
                                 [" ".join(pairs[i][1]) for i in scored])  # fmt: skip
         for i, chunks in zip(scored, o.alignments):
+            r = pairs[i][0]
             for c in chunks:
                 if c.type == "insert":
                     out["ins"][i] += c.hyp_end_idx - c.hyp_start_idx
@@ -112,6 +118,9 @@ def utt_errors(refs: dict[str, str], hyps: dict[str, str]) -> dict[str, np.ndarr
                     out["dels"][i] += c.ref_end_idx - c.ref_start_idx
                 elif c.type == "substitute":
                     out["sub"][i] += c.ref_end_idx - c.ref_start_idx
+                else:  # equal
+                    out["kw_correct"][i] += sum(
+                        1 for w in r[c.ref_start_idx:c.ref_end_idx] if w in keywords)
     return out
 
 
@@ -216,23 +225,14 @@ def keyword_accuracy(refs: dict[str, str], hyps: dict[str, str],
     Raises:
         ValueError: the reference set is empty or holds no keyword token.
     """
-    import jiwer
+    return _kw_acc(utt_errors(refs, hyps, keywords))
 
-    pairs = [(r, h) for r, h in _pairs(refs, hyps)]
-    total = sum(1 for r, _ in pairs for w in r if w in keywords)
+
+def _kw_acc(u: dict) -> float:
+    total = int(u["kw_total"].sum())
     if total == 0:
         raise ValueError("no keyword tokens in the reference set")
-    correct = 0
-    scored = [(r, h) for r, h in pairs if r and h]
-    if scored:
-        o = jiwer.process_words([" ".join(r) for r, _ in scored],
-                                [" ".join(h) for _, h in scored])  # fmt: skip
-        for (r, _), chunks in zip(scored, o.alignments):
-            for c in chunks:
-                if c.type == "equal":
-                    correct += sum(1 for w in r[c.ref_start_idx:c.ref_end_idx]
-                                   if w in keywords)  # fmt: skip
-    return 100.0 * correct / total
+    return 100.0 * int(u["kw_correct"].sum()) / total
 
 
 def wer_line(counts: dict) -> str:
@@ -281,12 +281,14 @@ def _decode_dirs(exp_root: Path):
         for am_dir in sorted(p for p in root.iterdir() if p.is_dir()):
             if _SEED_DIR.match(am_dir.name):
                 continue
-            am_seed = seed
-            if (am_dir / "am.json").is_file():
-                am_seed = json.loads((am_dir / "am.json").read_text()).get("seed", seed)
+            if seed is None:  # EXP_ROOT/<am>: the seed the AM was trained with
+                meta = am_dir / "am.json"
+                am_seed = json.loads(meta.read_text()).get("seed") if meta.is_file() else 0
+            else:
+                am_seed = seed
             for d in sorted(am_dir.glob("decode_*_*")):
                 if d.is_dir() and (d / "hyp").is_file() and (d / "ref").is_file():
-                    yield am_dir.name, int(am_seed or 0) if seed is None else seed, d
+                    yield am_dir.name, int(am_seed or 0), d
 
 
 def _uniform_snr(path: Path) -> float | None:
@@ -316,11 +318,8 @@ def _score_dir(am: str, d: Path, seed: int = 0) -> tuple[dict, dict]:
     if n_words == 0:
         raise ValueError(f"{d / 'ref'}: reference set has no words: WER is undefined")
     kw = None
-    if all(is_grid(r.split()) for r in refs.values()):
-        try:
-            kw = round(keyword_accuracy(refs, hyps), 2)
-        except ValueError:
-            kw = None
+    if all(is_grid(r.split()) for r in refs.values()) and u["kw_total"].sum():
+        kw = round(_kw_acc(u), 2)
     lo, hi = wer_interval(u["err"], u["n_words"])
     rec = dict(am=am, frontend=frontend, test_set=test_set,
                snr_db=_uniform_snr(d / "utt2snr"), wer=round(100.0 * n_err / n_words, 2),
@@ -381,9 +380,7 @@ def pooled_records(records: list[dict], utts: list[dict]) -> tuple[list[dict], l
             continue
         err, words = st
         lo, hi = wer_interval(err, words)
-        names = sorted((records[i]["test_set"] for i in idx),
-                       key=lambda t: next(records[i]["snr_db"] for i in idx
-                                          if records[i]["test_set"] == t))  # fmt: skip
+        names = [records[i]["test_set"] for i in sorted(idx, key=lambda i: records[i]["snr_db"])]
         out.append(dict(am=am, frontend=fe, test_set=pooled_name(split), snr_db=None,
                         wer=round(_point_wer(err, words), 2),
                         n_words=int(words.sum()), n_err=int(err.sum()),
@@ -693,46 +690,41 @@ def training_curves(exp_root: Path) -> list[str]:
     """Report lines: dev WER per epoch of every AM (``<am>/train_log.txt``) and dev
     loss per epoch of every front-end (``enhance/<fe>/metrics.json``), so a model
     still improving at its last epoch is visible."""
-    lines = []
     ams = {}
     for p in sorted(exp_root.glob("*/train_log.txt")):
         curve = [(int(m.group(1)), float(m.group(2))) for m in
                  map(_EPOCH_RE.search, p.read_text().splitlines()) if m]  # fmt: skip
         if curve:
             ams[p.parent.name] = dict(curve)  # a resumed epoch keeps its last line
-    if ams:
-        n = max(max(c) for c in ams.values())
-        lines += ["## Training curves", "",
-                  "Dev WER (%, greedy decode of the AM's dev set) after each epoch; "
-                  "bold: the epoch kept.", "",
-                  "| AM | " + " | ".join(str(e) for e in range(1, n + 1)) + " |",
-                  "|---|" + "---:|" * n]  # fmt: skip
-        for am in sorted(ams, key=_am_order):
-            c = ams[am]
-            best = min(c, key=lambda e: (c[e], e))
-            lines.append(f"| {am} | " + " | ".join(
-                ("–" if e not in c else f"**{c[e]:.2f}**" if e == best else f"{c[e]:.2f}")
-                for e in range(1, n + 1)) + " |")  # fmt: skip
-        lines.append("")
     fes = {}
     for p in sorted(exp_root.glob("enhance/*/metrics.json")):
         h = json.loads(p.read_text()).get("history") or []
         if h:
             fes[p.parent.name] = {r["epoch"]: r["dev_loss"] for r in h}
-    if fes:
-        n = max(max(c) for c in fes.values())
-        lines += ["Front-end dev loss (MSE in the normalised target domain) after each "
-                  "epoch; bold: the epoch kept.", "",
-                  "| front-end | " + " | ".join(str(e) for e in range(1, n + 1)) + " |",
-                  "|---|" + "---:|" * n]  # fmt: skip
-        for fe in sorted(fes):
-            c = fes[fe]
-            best = min(c, key=lambda e: (c[e], e))
-            lines.append(f"| {fe} | " + " | ".join(
-                ("–" if e not in c else f"**{c[e]:.4f}**" if e == best else f"{c[e]:.4f}")
-                for e in range(1, n + 1)) + " |")  # fmt: skip
-        lines.append("")
+    lines = ["## Training curves", ""] if ams or fes else []
+    lines += _curve_table(
+        "Dev WER (%, greedy decode of the AM's dev set) after each epoch; bold: the "
+        "epoch kept.", "AM", {k: ams[k] for k in sorted(ams, key=_am_order)}, "{:.2f}")
+    lines += _curve_table(
+        "Front-end dev loss (MSE in the normalised target domain) after each epoch; "
+        "bold: the epoch kept.", "front-end", {k: fes[k] for k in sorted(fes)}, "{:.4f}")
     return lines
+
+
+def _curve_table(caption: str, label: str, curves: dict[str, dict], fmt: str) -> list[str]:
+    """Markdown table of per-epoch values (``{name: {epoch: value}}``), the lowest
+    (earliest on ties) of each row in bold; ``[]`` without curves."""
+    if not curves:
+        return []
+    n = max(max(c) for c in curves.values())
+    lines = [caption, "", f"| {label} | " + " | ".join(str(e) for e in range(1, n + 1)) + " |",
+             "|---|" + "---:|" * n]  # fmt: skip
+    for name, c in curves.items():
+        best = min(c, key=lambda e: (c[e], e))
+        cells = ["–" if e not in c else f"**{fmt.format(c[e])}**" if e == best
+                 else fmt.format(c[e]) for e in range(1, n + 1)]  # fmt: skip
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines + [""]
 
 
 def write_report(exp_root: str | Path, records: list[dict] | None = None,

@@ -163,19 +163,8 @@ class GANStep(ChunkStep):
     def __init__(self, model: GANGenerator, conf: dict, gan: dict | None = None):
         super().__init__(model, conf)
         gan = dict(gan or {})
-        unknown = set(gan) - set(GAN_DEFAULTS)
-        if unknown:
-            raise ValueError(f"unknown gan option(s) {sorted(unknown)}; known: "
-                             f"{sorted(GAN_DEFAULTS)}")  # fmt: skip
+        self.check_config({"gan": gan})
         g = self.gan = {**GAN_DEFAULTS, **gan}
-        choices = {"loss": ("lsgan", "vanilla"), "recon_loss": ("mse", "l1"),
-                   "recon_reduction": ("mean", "sum"),
-                   "d_optimizer": ("adam", "sgd")}  # fmt: skip
-        for key, allowed in choices.items():
-            if g[key] not in allowed:
-                raise ValueError(f"gan.{key} must be one of {allowed}, got {g[key]!r}")
-        if int(g["d_every"]) < 1 or int(g["max_bad_steps"]) < 1:
-            raise ValueError("gan.d_every and gan.max_bad_steps must be >= 1")
         d_in = model.out_dim + (model.in_dim if g["conditional"] else 0)
         self.disc = Discriminator(d_in, g["disc"], int(g["disc_hidden"]),
                                   int(g["disc_layers"]), int(g["disc_kernel"]),
@@ -197,6 +186,16 @@ class GANStep(ChunkStep):
             raise ValueError(f"{where}unknown gan option(s) {sorted(unknown)}; known: "
                              f"{sorted(GAN_DEFAULTS)}")  # fmt: skip
         check_values(gan, GAN_DEFAULTS, f"{where}gan")
+        g = {**GAN_DEFAULTS, **gan}
+        choices = {"loss": ("lsgan", "vanilla"), "recon_loss": ("mse", "l1"),
+                   "recon_reduction": ("mean", "sum"), "disc": ("cnn", "lstm"),
+                   "d_optimizer": ("adam", "sgd")}  # fmt: skip
+        for key, allowed in choices.items():
+            if g[key] not in allowed:
+                raise ValueError(f"{where}gan.{key} must be one of {allowed}, "
+                                 f"got {g[key]!r}")  # fmt: skip
+        if int(g["d_every"]) < 1 or int(g["max_bad_steps"]) < 1:
+            raise ValueError(f"{where}gan.d_every and gan.max_bad_steps must be >= 1")
 
     @classmethod
     def from_config(cls, model, conf):
