@@ -8,10 +8,16 @@ from __future__ import annotations
 import argparse
 import sys
 
+from pipeline.cli import add_no_progress, out_dir
+
 
 def cmd_simgrid(a) -> int:
     from data_prep.simgrid import prepare_simgrid
+    from data_prep.simgrid.simulate import is_complete
 
+    if not a.force and is_complete(a.out_dir, a.size, a.seed):
+        print(f"skip: simgrid {a.out_dir} (done)")
+        return 0
     dirs = prepare_simgrid(
         a.out_dir, size=a.size, seed=a.seed, nj=a.nj, wav_dir=a.wav_dir,
         progress=not a.no_progress, force=a.force,
@@ -54,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
         "data dirs {train,dev,test}_{clean,reverb,noisy} and "
         "{dev,test}_noisy_{m6dB,m3dB,0dB,3dB,6dB,9dB} under OUT_DIR.",
     )
-    s.add_argument("out_dir", help="where the data dirs go")
+    s.add_argument("out_dir", type=out_dir, help="where the data dirs go")
     s.add_argument("--size", default="default", choices=["quick", "default"],
                    help="quick: 12 talkers, 48/12/12 utterances (seconds); default: "
                         "24 talkers, 3048 train, 240 dev and 600 test utterances per "
@@ -63,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--nj", type=int, default=1, help="parallel jobs")
     s.add_argument("--wav-dir", default=None, help="where wavs go (default OUT_DIR/wav)")
     s.add_argument("--force", action="store_true", help="rebuild even if complete")
-    s.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_no_progress(s)
     s.set_defaults(func=cmd_simgrid)
 
     channel_help = ("channel of the binaural audio, written to each dir's 'channel' "
@@ -78,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("grid_root", metavar="GRID_ROOT",
                    help="CHiME-2 package root (holding data/chime2-grid)")
-    s.add_argument("out_dir", metavar="OUT_DIR", help="where the data dirs go")
+    s.add_argument("out_dir", metavar="OUT_DIR", type=out_dir, help="where the data dirs go")
     s.add_argument("--channel", default="left", choices=["left", "right", "mean"],
                    help=channel_help)
     s.add_argument("--mlf", default=None, help="HTK MLF transcripts (e.g. allids.mlf)")
@@ -97,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="CHiME-2 package root (holding data/chime2-wsj0)")
     s.add_argument("wsj0_root", metavar="WSJ0_ROOT",
                    help="WSJ0 (LDC93S6) copy: its *.dot transcripts are read")
-    s.add_argument("out_dir", metavar="OUT_DIR", help="where the data dirs go")
+    s.add_argument("out_dir", metavar="OUT_DIR", type=out_dir, help="where the data dirs go")
     s.add_argument("--channel", default="left", choices=["left", "right", "mean"],
                    help=channel_help)
     s.set_defaults(func=cmd_chime2_wsj0)

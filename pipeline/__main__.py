@@ -11,16 +11,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from pipeline.cli import add_no_progress, out_dir
 from pipeline.datadir import DataDir, DataDirError
 
-
-
-def _bool(s: str) -> bool:
-    if s.lower() in ("true", "1", "yes"):
-        return True
-    if s.lower() in ("false", "0", "no"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, not '{s}'")
 
 
 def _channel(s: str):
@@ -109,7 +102,12 @@ def cmd_combine(a) -> int:
 def cmd_make_feats(a) -> int:
     from pipeline.make_feats import make_feats
 
+    from pipeline.make_feats import has_feats
+
     for path in a.data_dirs:
+        if not a.force and has_feats(DataDir.load(path), a.kind):
+            print(f"skip: make-feats {path} ({a.kind} done)")
+            continue
         d = make_feats(
             path, a.kind, nj=a.nj, ark_dir=a.ark_dir, channel=a.channel,
             sample_rate=a.sample_rate, resample=a.resample,
@@ -131,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("validate-data-dir",
                        help="check data dirs against Kaldi's rules")  # fmt: skip
-    s.add_argument("data_dirs", nargs="+", metavar="DATA_DIR")
+    s.add_argument("data_dirs", nargs="+", metavar="DATA_DIR", help="data dirs to check")
     s.add_argument("--no-feats", action="store_true",
                    help="do not read feats.scp/cmvn.scp matrices")  # fmt: skip
     s.add_argument("--sample-rate", type=int, default=None,
@@ -140,12 +138,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("fix-data-dir",
                        help="sort, and drop utterances missing from any file")  # fmt: skip
-    s.add_argument("data_dir")
+    s.add_argument("data_dir", help="data dir, fixed in place")
     s.set_defaults(func=cmd_fix)
 
     s = sub.add_parser("subset-data-dir", help="copy a subset of utterances")
-    s.add_argument("in_dir")
-    s.add_argument("out_dir")
+    s.add_argument("in_dir", help="source data dir")
+    s.add_argument("out_dir", type=out_dir, help="where the subset goes")
     g = s.add_mutually_exclusive_group(required=True)
     g.add_argument("--utt-list", help="file whose first column lists utterances")
     g.add_argument("--spk-list", help="file whose first column lists speakers")
@@ -154,16 +152,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("split-data-dir",
                        help="split into DIR/splitN/{1..N} (by speaker)")  # fmt: skip
-    s.add_argument("data_dir")
-    s.add_argument("n", type=int)
+    s.add_argument("data_dir", help="data dir to split")
+    s.add_argument("n", type=int, help="number of parts")
     s.add_argument("--per-utt", action="store_true",
                    help="split by utterance (DIR/splitNutt), speakers may span parts")  # fmt: skip
     s.set_defaults(func=cmd_split)
 
     s = sub.add_parser("copy-data-dir",
                        help="copy a data dir, optionally renaming utterances")  # fmt: skip
-    s.add_argument("in_dir")
-    s.add_argument("out_dir")
+    s.add_argument("in_dir", help="source data dir")
+    s.add_argument("out_dir", type=out_dir, help="where the copy goes")
     s.add_argument("--utt-suffix", default="", help="append to every utt-id")
     s.add_argument("--strip-utt-suffix", type=int, default=0, metavar="N",
                    help="drop the last N characters of every utt-id first (e.g. the "
@@ -171,8 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_copy)
 
     s = sub.add_parser("combine-data-dirs", help="union of data dirs")
-    s.add_argument("out_dir")
-    s.add_argument("in_dirs", nargs="+")
+    s.add_argument("out_dir", type=out_dir, help="where the union goes")
+    s.add_argument("in_dirs", nargs="+", help="data dirs to combine")
     s.add_argument("--utt-suffixes",
                    help="comma-separated suffix per input dir, appended to utt-ids "
                         "(needed for parallel dirs that share ids, e.g. MCT)")  # fmt: skip
@@ -180,20 +178,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("make-feats",
                        help="Kaldi-compatible fbank/MFCC + CMVN stats (ark/scp)")  # fmt: skip
-    s.add_argument("data_dirs", nargs="+", metavar="DATA_DIR")
+    s.add_argument("data_dirs", nargs="+", metavar="DATA_DIR",
+                   help="data dirs (feats.scp and cmvn.scp are written into each)")
     s.add_argument("--kind", default="fbank", choices=["fbank", "mfcc", "mfcc_hires"],
                    help="fbank: 40-d log-mel; mfcc: 13 ceps; mfcc_hires: 40 ceps")  # fmt: skip
-    s.add_argument("--nj", type=int, default=1, help="parallel jobs")
+    s.add_argument("--nj", type=int, default=1, help="parallel jobs (processes)")
     s.add_argument("--ark-dir", default=None, help="where arks go (default DIR/data)")
     s.add_argument("--channel", type=_channel, default=None,
                    help="channel of multi-channel audio: index, left, right or mean "
                         "(default: the dir's 'channel' file, else 0 as Kaldi)")  # fmt: skip
     s.add_argument("--sample-rate", type=int, default=16000, help="expected rate (Hz)")
-    s.add_argument("--resample", type=_bool, default=False,
+    s.add_argument("--resample", action="store_true",
                    help="resample audio of another rate instead of failing")  # fmt: skip
     s.add_argument("--force", action="store_true",
                    help="recompute even if complete features of this kind exist")  # fmt: skip
-    s.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_no_progress(s)
     s.set_defaults(func=cmd_make_feats)
     for module in _plugin_clis():
         module.register(sub)

@@ -101,7 +101,7 @@ def read_audio(
         if not resample:
             raise AudioError(
                 f"{name} has sample rate {sr} Hz, expected {sample_rate} Hz "
-                "(pass --resample true to convert)"
+                "(pass --resample to convert)"
             )
         import soxr
 

@@ -93,6 +93,27 @@ class DataDirError(Exception):
         super().__init__("\n".join(shown))
 
 
+def check_finite(data_dir: str | Path, mats) -> None:
+    """Raise :class:`DataDirError` naming ``feats.scp:LINE`` and the utterance for
+    every matrix of ``mats`` (a mapping or ``(utt, matrix)`` pairs read from
+    ``data_dir``'s feats.scp) holding NaN or infinite values."""
+    items = mats.items() if hasattr(mats, "items") else mats
+    bad = []
+    for utt, m in items:
+        n = int(np.size(m) - np.count_nonzero(np.isfinite(m)))
+        if n:
+            bad.append((utt, n))
+    if not bad:
+        return
+    scp = Path(data_dir) / "feats.scp"
+    line_of = {}
+    if scp.is_file():
+        with open(scp, encoding="utf-8", errors="replace") as f:
+            line_of = {ln.split(maxsplit=1)[0]: i for i, ln in enumerate(f, 1) if ln.strip()}
+    raise DataDirError([Problem(str(scp), line_of.get(u), f"utterance '{u}' has {n} "
+                                "non-finite values") for u, n in bad])  # fmt: skip
+
+
 def c_sorted(keys) -> list[str]:
     """Sort as ``LC_ALL=C sort`` does: by UTF-8 bytes (= code points in Python)."""
     return sorted(keys)

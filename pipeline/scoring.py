@@ -482,8 +482,11 @@ def _csv(records: list[dict]) -> str:
     return buf.getvalue()
 
 
-def score_exp(exp_root: str | Path) -> list[dict]:
-    """Score every ``EXP_ROOT/[seed<N>/]<am>/decode_<frontend>_<testset>/`` and
+def score_exp(exp_root: str | Path, ams=None, frontends=None) -> list[dict]:
+    """Score every ``EXP_ROOT/[seed<N>/]<am>/decode_<frontend>_<testset>/`` (only
+    those of the AMs in ``ams`` and the front-ends in ``frontends`` plus ``none``,
+    when given: a recipe scores the models of its own run, not what earlier runs
+    with other choices left behind) and
     write ``EXP_ROOT/results.json`` (a list of records with :data:`RESULT_KEYS`,
     plus one pooled ``noisy_avg`` record per AM, front-end and seed holding a
     ``pooled`` list of its sets), ``results.csv`` (the same rows),
@@ -494,7 +497,11 @@ def score_exp(exp_root: str | Path) -> list[dict]:
         raise FileNotFoundError(f"expected an exp dir at {exp_root}, not found")
     records, utts = [], []
     for am, seed, d in _decode_dirs(exp_root):
+        if ams is not None and am not in ams:
+            continue
         r, u = _score_dir(am, d, seed)
+        if frontends is not None and r["frontend"] not in ("none", *frontends):
+            continue
         records.append(r)
         utts.append(u)
     if not records:
@@ -728,14 +735,16 @@ def _curve_table(caption: str, label: str, curves: dict[str, dict], fmt: str) ->
 
 
 def write_report(exp_root: str | Path, records: list[dict] | None = None,
-                 comparisons: list[dict] | None = None) -> Path:  # fmt: skip
+                 comparisons: list[dict] | None = None,
+                 smoke_test: bool = False) -> Path:  # fmt: skip
     """Write ``EXP_ROOT/report.md`` (one WER table per acoustic model: rows
     front-ends, columns test conditions + the pooled average over SNRs, each WER
     with its 95% interval half-width, best per column in bold, relative change vs
     front-end ``none`` with its significance; the paired comparisons; the
     adversary ablation; seeds), ``report.tex`` (the main tables, LaTeX booktabs)
     and ``wer_vs_snr.png`` (with 95% error bars). Reads ``results.json`` and
-    ``comparisons.json`` unless given."""
+    ``comparisons.json`` unless given. ``smoke_test``: the first line says that
+    the run was a smoke test (tiny corpus and models)."""
     exp_root = Path(exp_root)
     if records is None:
         records = _load_json(exp_root / "results.json", "results")
@@ -746,7 +755,11 @@ def write_report(exp_root: str | Path, records: list[dict] | None = None,
         r.setdefault("seed", 0)
         r.setdefault("wer_ci95", None)
     seed = min(r["seed"] for r in records)
-    lines = ["# WER report", "",
+    title = "# WER report"
+    if smoke_test:
+        title += (" (smoke test: quick run on a tiny corpus with tiny models; these "
+                  "numbers check the plumbing, they say nothing about the methods)")
+    lines = [title, "",
              f"WER in percent, from `{exp_root.name}/results.json`"
              + (f" (training seed {seed})" if len({r['seed'] for r in records}) > 1 else "")
              + ". ± is the half-width of the 95% utterance-bootstrap interval "

@@ -278,6 +278,16 @@ def dir_names() -> list[str]:
     return names
 
 
+def is_complete(out_dir, size: str, seed: int) -> bool:
+    """Whether ``out_dir`` holds a finished corpus of this size, seed and format."""
+    out_dir = Path(out_dir)
+    try:
+        same = json.loads((out_dir / DONE_NAME).read_text()) == _done_info(size, seed)
+    except (OSError, ValueError):
+        return False
+    return same and all((out_dir / n / "wav.scp").is_file() for n in dir_names())
+
+
 def prepare_simgrid(out_dir, size: str = "quick", seed: int = 0, nj: int = 1,
                     wav_dir=None, progress: bool = True, force: bool = False
                     ) -> dict[str, Path]:
@@ -314,14 +324,9 @@ def prepare_simgrid(out_dir, size: str = "quick", seed: int = 0, nj: int = 1,
     wav_dir = (out_dir / "wav" if wav_dir is None else Path(wav_dir)).resolve()
     result = {name: out_dir / name for name in dir_names()}
     done = out_dir / DONE_NAME
-    if not force and done.is_file():
-        try:
-            same = json.loads(done.read_text()) == _done_info(size, seed)
-        except ValueError:
-            same = False
-        if same and all((p / "wav.scp").is_file() for p in result.values()):
-            logger.info("simgrid corpus in %s is complete; skipping", out_dir)
-            return result
+    if not force and is_complete(out_dir, size, seed):
+        logger.info("simgrid corpus in %s is complete; skipping", out_dir)
+        return result
     # From here on the corpus is incomplete until the marker is rewritten.
     done.unlink(missing_ok=True)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -5,19 +5,52 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+
+from pipeline.cli import add_device, add_no_progress, add_threads, check_out_dir, out_dir
+
+
+def _fail(msg, code: int = 1) -> int:
+    print(f"error: {msg}", file=sys.stderr)
+    return code
 
 
 def _train_am(args) -> int:
+    from pipeline.asr.train import AM_OUTPUTS, DEFAULT_CONFIG  # (loads SpeechBrain)
+    from pipeline.stamp import StaleError, check_request, config_hash, inputs_stamp, make_request
+
+    config = args.config or DEFAULT_CONFIG
+    train = [p for p in args.train.split(",") if p]
+    try:
+        text = Path(config).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        return _fail(f"{config}: cannot read the config: {e}", 2)
+    seed = "" if args.seed is None else f"\n# --seed {args.seed}"
+    request = make_request("train-am", config_hash(text + seed),
+                           inputs_stamp(train=train, dev=[args.dev]))  # fmt: skip
+    try:
+        state = check_request(args.out, request, AM_OUTPUTS, force=args.force)
+    except StaleError as e:
+        return _fail(e, 2)
+    if state == "skip":
+        print(f"skip: train-am {args.out} (done)")
+        return 0
     import torch
 
-    from pipeline.asr.train import DEFAULT_CONFIG, check_train_dirs, train_am
+    from pipeline.asr.train import check_config, check_finite_inputs, check_train_dirs, train_am
+    from pipeline.config import ConfigError
+    from pipeline.stamp import write_request
 
     torch.set_num_threads(args.threads)
-
-    train = [p for p in args.train.split(",") if p]
+    try:
+        check_config(config, args.seed)
+    except ConfigError as e:
+        return _fail(e, 2)
     check_train_dirs(train + [args.dev])
-    train_am(args.config or DEFAULT_CONFIG, train, args.dev, args.out,
-             device=args.device, seed=args.seed, progress=args.progress)  # fmt: skip
+    check_finite_inputs(train + [args.dev])
+    write_request(args.out, request)
+    train_am(config, train, args.dev, args.out, device=args.device, seed=args.seed,
+             progress=not args.no_progress)  # fmt: skip
     return 0
 
 
@@ -28,20 +61,21 @@ def _decode(args) -> int:
 
     torch.set_num_threads(args.threads)
     if args.beam < 1:
-        print("error: --beam must be >= 1", file=sys.stderr)
-        return 2
+        return _fail("--beam must be >= 1", 2)
     if len(args.dirs) % 2:
-        print("error: expected DATA_DIR OUT_DIR pairs", file=sys.stderr)
-        return 2
+        return _fail("expected DATA_DIR OUT_DIR pairs", 2)
+    for o in args.dirs[1::2]:
+        if (err := check_out_dir(o)):
+            return _fail(err, 2)
     am = None
-    for data_dir, out_dir in zip(args.dirs[::2], args.dirs[1::2]):
+    for data_dir, o in zip(args.dirs[::2], args.dirs[1::2]):
         opts = dict(frontend=args.frontend, beam=args.beam, grammar=args.grammar)
-        if not args.force and decode_is_complete(args.am, data_dir, out_dir, **opts):
-            print(f"{out_dir}: complete (--force to redo)")
+        if not args.force and decode_is_complete(args.am, data_dir, o, **opts):
+            print(f"skip: decode {o} (done)")
             continue
         am = am or LoadedAM(args.am, args.device)  # load once for every pair
-        r = decode(args.am, data_dir, out_dir, device=args.device, am=am, **opts)
-        print(f"{out_dir}: WER {r['wer']:.2f}% ({r['n_err']}/{r['n_words']})")
+        r = decode(args.am, data_dir, o, device=args.device, am=am, **opts)
+        print(f"{o}: WER {r['wer']:.2f}% ({r['n_err']}/{r['n_words']})")
     return 0
 
 
@@ -49,7 +83,9 @@ def _score(args) -> int:
     from pipeline.scoring import score_exp
 
     try:
-        records = score_exp(args.exp_root)
+        split = (lambda v: v.replace(",", " ").split() if v is not None else None)
+        records = score_exp(args.exp_root, ams=split(args.ams),
+                            frontends=split(args.frontends))  # fmt: skip
     except FileNotFoundError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
@@ -62,7 +98,7 @@ def _report(args) -> int:
     from pipeline.scoring import write_report
 
     try:
-        print(write_report(args.exp_root))
+        print(write_report(args.exp_root, smoke_test=args.smoke_test))
     except FileNotFoundError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
@@ -77,13 +113,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="DIR[,DIR...]: training data dirs; colliding utt-ids (MCT) "
                         "get -<name> suffixes (train_noisy -> -noisy)")  # fmt: skip
     s.add_argument("--dev", required=True, help="dev data dir (checkpoint selection)")
-    s.add_argument("--out", required=True, help="model dir EXP (resumes if present)")
-    s.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    s.add_argument("--threads", type=int, default=1,
-                   help="torch CPU threads (default 1: on a shared machine more "
-                        "threads than free cores makes each step many times slower)")
+    s.add_argument("--out", required=True, type=out_dir, metavar="EXP",
+                   help="model dir: resumes an interrupted run of the same request, "
+                        "skips a finished one, refuses another one's")  # fmt: skip
+    s.add_argument("--force", action="store_true",
+                   help="remove EXP's outputs and train from scratch")
+    add_device(s)
+    add_threads(s)
     s.add_argument("--seed", type=int, default=None, help="overrides the config seed")
-    s.add_argument("--progress", action="store_true", help="show progress bars")
+    add_no_progress(s)
     s.set_defaults(func=_train_am)
 
     s = sub.add_parser("decode", help="decode data dirs with an AM; write hyp/ref/wer")
@@ -101,16 +139,20 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="grid: search only through the GRID grammar (exact CTC "
                         "Viterbi; word-level AMs); grid-snap: snap the free "
                         "hypothesis onto the grammar afterwards")  # fmt: skip
-    s.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    s.add_argument("--threads", type=int, default=1,
-                   help="torch CPU threads (default 1: on a shared machine more "
-                        "threads than free cores makes each step many times slower)")
+    add_device(s)
+    add_threads(s)
     s.set_defaults(func=_decode)
 
     s = sub.add_parser("score", help="EXP_ROOT/*/decode_*_*/ -> EXP_ROOT/results.json")
-    s.add_argument("exp_root")
+    s.add_argument("exp_root", help="experiment root (the recipe's exp/)")
+    s.add_argument("--ams", default=None, metavar="LIST",
+                   help="score only these AMs (space or comma list; default: all)")
+    s.add_argument("--frontends", default=None, metavar="LIST",
+                   help="score only these front-ends, and 'none' (default: all)")
     s.set_defaults(func=_score)
 
     s = sub.add_parser("report", help="results.json -> report.md + wer_vs_snr.png")
-    s.add_argument("exp_root")
+    s.add_argument("exp_root", help="experiment root holding results.json")
+    s.add_argument("--smoke-test", action="store_true",
+                   help="say in the first line that this was a smoke-test run")
     s.set_defaults(func=_report)

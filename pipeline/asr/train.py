@@ -15,6 +15,9 @@ The model dir holds everything decoding needs::
     EXP/cmvn_global.ark  training-set global CMVN stats (for cmvn: global)
     EXP/save/          checkpoints
     EXP/train_log.txt  per-epoch losses, dev WER, timings
+    EXP/train.done     written when training finished
+    EXP/request.json   what was asked (config hash, input fingerprints; written by
+                       the train-am verb, see pipeline.stamp)
 """
 
 from __future__ import annotations
@@ -31,10 +34,10 @@ import kaldiio
 import numpy as np
 import speechbrain as sb
 import torch
-from hyperpyyaml import load_hyperpyyaml
 
 from pipeline.asr.data import CMVN_MODES, Tokens, global_stats, normalise, training_entries  # noqa: E501
 from pipeline.datadir import DataDirError
+from pipeline.stamp import mark_done
 
 logger = logging.getLogger(__name__)
 
@@ -170,10 +173,54 @@ def _seed_all(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+# what train-am reads from a config: typed defaults for the checks (the values
+# themselves come from the file), and the objects it must build
+AM_KEYS = dict(seed=0, feat_dim=40, n_tokens=2, token_type="word", cmvn="speaker",
+               norm_vars=True, max_batch_frames=1, num_buckets=1,
+               number_of_epochs=1, lr=0.1, warmup_ratio=0.1, max_grad_norm=1.0,
+               spec_augment_prob=0.5, precision="fp32")  # fmt: skip
+AM_INT_KEYS = ("seed", "feat_dim", "n_tokens", "max_batch_frames", "num_buckets",
+               "number_of_epochs")  # fmt: skip
+AM_CHOICES = {"token_type": ("char", "word"), "cmvn": CMVN_MODES,
+              "precision": ("fp32", "bf16", "fp16")}  # fmt: skip
+AM_OBJECTS = ("model", "opt_class", "epoch_counter", "spec_augment")
+# what train-am writes in EXP (--force removes them)
+AM_OUTPUTS = ("save", "am.json", "hparams.yaml", "tokens.txt", "cmvn_global.ark",
+              "train_log.txt")  # fmt: skip
+
+
 def load_hparams(config: str | Path, overrides: dict | None = None) -> tuple[dict, str]:
-    """(hparams, yaml text) of a config file with ``overrides`` applied."""
-    text = Path(config).read_text()
-    return load_hyperpyyaml(text, overrides or {}), text
+    """(hparams, yaml text) of a config file with ``overrides`` applied; raises
+    :class:`pipeline.config.ConfigError` naming the file and key when it cannot
+    be loaded or a value has the wrong type."""
+    from pipeline.config import ConfigError, check_values, load_yaml, require_keys
+
+    text = Path(config).read_text(encoding="utf-8")
+    hp = load_yaml(config, overrides, text=text)
+    require_keys(hp, [k for k in AM_KEYS if k != "precision"] + list(AM_OBJECTS),
+                 str(config))  # fmt: skip
+    check_values(hp, AM_KEYS, str(config), int_keys=AM_INT_KEYS, choices=AM_CHOICES)
+    if not isinstance(hp["model"], torch.nn.Module):
+        raise ConfigError(f"{config}.model must build a torch.nn.Module (!new:...), "
+                          f"got {type(hp['model']).__name__}")  # fmt: skip
+    return hp, text
+
+
+def check_config(config: str | Path, seed: int | None = None) -> None:
+    """Load ``config`` once to report its mistakes before anything is written."""
+    load_hparams(config, {"seed": seed} if seed is not None else None)
+
+
+def check_finite_inputs(dirs) -> None:
+    """Refuse training data with NaN/inf features (``feats.scp:LINE``, utterance)
+    before training starts, instead of SpeechBrain's anonymous "Loss is not
+    finite" many minutes later."""
+    from pipeline.datadir import DataDir, check_finite
+
+    for p in dirs:
+        d = DataDir.load(p)
+        check_finite(p, ((u, kaldiio.load_mat(d.feats_scp[u])) for u in d.utts
+                         if u in (d.feats_scp or {})))  # fmt: skip
 
 
 def train_am(config: str | Path, train_dirs: list[str | Path], dev_dir: str | Path,
@@ -201,8 +248,6 @@ def train_am(config: str | Path, train_dirs: list[str | Path], dev_dir: str | Pa
     out_dir.mkdir(parents=True, exist_ok=True)
     raw, _ = load_hparams(config, {"seed": seed} if seed is not None else None)
     seed = int(raw["seed"])
-    if raw["cmvn"] not in CMVN_MODES:
-        raise ValueError(f"cmvn must be one of {CMVN_MODES}, not '{raw['cmvn']}'")
     _seed_all(seed)
     t0 = time.time()
     entries, stats, _ = training_entries(train_dirs)
@@ -260,6 +305,7 @@ def train_am(config: str | Path, train_dirs: list[str | Path], dev_dir: str | Pa
     brain.fit(hp["epoch_counter"], train_ds, dev_ds,
               train_loader_kwargs={"batch_sampler": sampler, "num_workers": 0},
               valid_loader_kwargs={"batch_size": 64})  # fmt: skip
+    mark_done(out_dir)
     logger.info("train-am: done in %.0f s -> %s", time.time() - t0, out_dir)
     return out_dir
 

@@ -3,7 +3,16 @@
 
 from __future__ import annotations
 
+import json
 import sys
+from pathlib import Path
+
+from pipeline.cli import add_device, add_no_progress, add_threads
+
+
+# what train-enhancer writes in EXP (--force removes them)
+ENHANCER_OUTPUTS = ("ckpt", "model.pt", "metrics.json", "config.yaml",
+                    "config.source.yaml")
 
 
 def _dirs(values) -> list[str]:
@@ -20,32 +29,46 @@ def _fail(e, code=1) -> int:
 
 
 def cmd_train(a) -> int:
-    import torch
+    from pipeline.enhance.train import load_config
+    from pipeline.stamp import StaleError, check_request, config_hash, inputs_stamp, make_request
 
-    from pipeline.enhance.gan import TrainingDiverged
-    from pipeline.enhance.train import load_config, train_enhancer
-
-    torch.set_num_threads(a.threads) if a.threads else None
     try:
         conf = load_config(a.config, overrides=a.overrides)
     except (ValueError, OSError) as e:
         return _fail(e, 2)
+    if a.seed is not None:
+        conf["seed"] = int(a.seed)
     reverb = conf["target"] == "reverb"
     tgt, dev_tgt = (a.reverb, a.dev_reverb) if reverb else (a.clean, a.dev_clean)
     if not tgt or not dev_tgt:
         opt = "--reverb/--dev-reverb" if reverb else "--clean/--dev-clean"
         return _fail(f"target '{conf['target']}' in {a.config} needs {opt}", 2)
+    dirs = dict(noisy=_dirs(a.noisy), target=_dirs(tgt), dev_noisy=_dirs(a.dev_noisy),
+                dev_target=_dirs(dev_tgt))  # fmt: skip
+    request = make_request("train-enhancer", config_hash(conf), inputs_stamp(**dirs))
     try:
-        m = train_enhancer(conf, _dirs(a.noisy), _dirs(tgt), _dirs(a.dev_noisy),
-                           _dirs(dev_tgt), a.out, device=a.device, seed=a.seed,
-                           progress=not a.no_progress)  # fmt: skip
+        state = check_request(a.out, request, ENHANCER_OUTPUTS, force=a.force)
+    except StaleError as e:
+        return _fail(e, 2)
+    if state == "skip":
+        print(f"skip: train-enhancer {a.out} (done)")
+        return 0
+    import torch
+
+    from pipeline.enhance.gan import TrainingDiverged
+    from pipeline.enhance.train import train_enhancer
+    from pipeline.stamp import write_request
+
+    torch.set_num_threads(a.threads) if a.threads else None
+    write_request(a.out, request)
+    try:
+        m = train_enhancer(conf, dirs["noisy"], dirs["target"], dirs["dev_noisy"],
+                           dirs["dev_target"], a.out, device=a.device,
+                           progress=not a.no_progress, source=a.config)  # fmt: skip
     except ValueError as e:
         return _fail(e, 2)
     except TrainingDiverged as e:  # the message names the epoch and step
         return _fail(e, 1)
-    import shutil
-
-    shutil.copyfile(a.config, f"{a.out}/config.source.yaml")
     d = m["dev"]["all"]
     print(f"{a.out}: best epoch {m['best_epoch']}, dev MSE {d.get('input_mse', '-')} "
           f"-> {d['enh_mse']}, LSD {d.get('input_lsd_db', '-')} -> "
@@ -72,12 +95,23 @@ def cmd_eval(a) -> int:
     if len(clean) not in (1, len(noisy)):
         return _fail(f"{len(noisy)} noisy dirs but {len(clean)} clean dirs", 2)
     by = ("all",) + tuple(a.by)
+    from pipeline.stamp import file_id, inputs_stamp
+
+    done = {}
+    if (Path(a.model) / "metrics.json").is_file():
+        done = json.loads((Path(a.model) / "metrics.json").read_text()).get("eval", {})
     for i, (n, name) in enumerate(zip(noisy, names)):
-        data = pairs([n], [clean[0] if len(clean) == 1 else clean[i]], enh.input_kind)
+        c = clean[0] if len(clean) == 1 else clean[i]
+        request = {"model": file_id(Path(a.model) / "model.pt"), "by": list(by),
+                   **inputs_stamp(noisy=[n], clean=[c])}  # fmt: skip
+        if (done.get(name) or {}).get("request") == request:
+            print(f"skip: eval-enhancer {a.model} {name} (done)")
+            continue
+        data = pairs([n], [c], enh.input_kind)
         outs = enh.enhance_batch(data.inputs, "fbank")
         res = grouped_metrics(outs, data, by)
-        update_metrics(a.model, {"noisy": n, "clean": clean[min(i, len(clean) - 1)],
-                                 "metrics": res}, eval_name=name)  # fmt: skip
+        update_metrics(a.model, {"noisy": n, "clean": c, "metrics": res,
+                                 "request": request}, eval_name=name)  # fmt: skip
         for g, r in res.items():
             print(f"{name:18s} {g:26s} MSE {r.get('input_mse', float('nan')):8.4f} -> "
                   f"{r['enh_mse']:8.4f}  LSD {r.get('input_lsd_db', float('nan')):6.3f}"
@@ -86,20 +120,34 @@ def cmd_eval(a) -> int:
 
 
 def cmd_enhance(a) -> int:
+    from pipeline.cli import check_out_dir
+
+    if len(a.dirs) % 2:
+        return _fail("expected IN_DIR OUT_DIR pairs", 2)
+    for out_dir in a.dirs[1::2]:
+        if (err := check_out_dir(out_dir)):
+            return _fail(err, 2)
     import torch
 
     from pipeline.enhance.enhancer import EnhancerError, FeatureEnhancer
 
-    torch.set_num_threads(max(1, a.nj))
+    torch.set_num_threads(max(1, a.threads))
     try:
         enh = FeatureEnhancer.load(a.model, device=a.device)
     except EnhancerError as e:
         return _fail(e)
     for in_dir, out_dir in zip(a.dirs[0::2], a.dirs[1::2]):
-        d = enh.enhance_datadir(in_dir, out_dir, kind=a.kind, force=a.force,
-                                progress=not a.no_progress)  # fmt: skip
-        print(f"{out_dir}: {len(d)} utterances enhanced ({a.kind or enh.output_kind})")
-    return 0 if len(a.dirs) % 2 == 0 else _fail("expected IN_DIR OUT_DIR pairs", 2)
+        kind = a.kind or enh.output_kind
+        if not a.force and enh.is_enhanced(in_dir, out_dir, kind):
+            print(f"skip: enhance {out_dir} (done)")
+            continue
+        try:
+            d = enh.enhance_datadir(in_dir, out_dir, kind=kind, force=True,
+                                    progress=not a.no_progress)  # fmt: skip
+        except EnhancerError as e:
+            return _fail(e)
+        print(f"{out_dir}: {len(d)} utterances enhanced ({kind})")
+    return 0
 
 
 def register(sub) -> None:
@@ -116,14 +164,24 @@ def register(sub) -> None:
     s.add_argument("--overrides", default=None, metavar="YAML",
                    help="config overrides as YAML, e.g. 'target: reverb' or "
                         "'{training: {epochs: 2}}'")  # fmt: skip
-    for opt in ("noisy", "clean", "reverb", "dev-noisy", "dev-clean", "dev-reverb"):
-        s.add_argument(f"--{opt}", action="append", metavar="DIR",
+    helps = {"noisy": "input (corrupted) data dir(s) with feats.scp",
+             "clean": "clean target dir(s): one, or one per --noisy dir",
+             "reverb": "reverberant target dir(s), for 'target: reverb' configs",
+             "dev-noisy": "dev input dir(s): early stopping and model selection",
+             "dev-clean": "dev clean target dir(s)",
+             "dev-reverb": "dev reverberant target dir(s) ('target: reverb')"}
+    for opt, h in helps.items():
+        s.add_argument(f"--{opt}", action="append", metavar="DIR", help=h,
                        required=opt in ("noisy", "dev-noisy"))  # fmt: skip
-    s.add_argument("--out", required=True, metavar="EXP", help="experiment dir")
-    s.add_argument("--device", default="cpu", help="cpu | cuda")
-    s.add_argument("--seed", type=int, default=None, help="overrides the config")
-    s.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
-    s.add_argument("--no-progress", action="store_true")
+    s.add_argument("--out", required=True, metavar="EXP",
+                   help="experiment dir: resumes an interrupted run of the same "
+                        "request, skips a finished one, refuses another one's")  # fmt: skip
+    s.add_argument("--force", action="store_true",
+                   help="remove EXP's outputs and train from scratch")
+    add_device(s)
+    s.add_argument("--seed", type=int, default=None, help="overrides the config's seed")
+    add_threads(s, default=0)
+    add_no_progress(s)
     s.set_defaults(func=cmd_train)
 
     s = sub.add_parser(
@@ -131,24 +189,29 @@ def register(sub) -> None:
         help="feature MSE / LSD to clean of noisy and enhanced features; appends "
         "to EXP/metrics.json",
     )  # fmt: skip
-    s.add_argument("--model", required=True, metavar="EXP")
-    s.add_argument("--noisy", action="append", required=True, metavar="DIR")
-    s.add_argument("--clean", action="append", required=True, metavar="DIR")
+    s.add_argument("--model", required=True, metavar="EXP",
+                   help="front-end model dir (train-enhancer's --out)")
+    s.add_argument("--noisy", action="append", required=True, metavar="DIR",
+                   help="input dir(s) to score (repeat or comma list)")
+    s.add_argument("--clean", action="append", required=True, metavar="DIR",
+                   help="clean reference dir: one, or one per --noisy dir")
     s.add_argument("--name", action="append", help="record name(s) (default: dir name)")
     s.add_argument("--by", nargs="*", default=["snr", "cond"], choices=["snr", "cond"],
                    help="also group by these utterance labels")  # fmt: skip
-    s.add_argument("--device", default="cpu")
-    s.add_argument("--threads", type=int, default=0)
+    add_device(s)
+    add_threads(s, default=0)
     s.set_defaults(func=cmd_eval)
 
     s = sub.add_parser("enhance", help="write enhanced features as a new data dir")
-    s.add_argument("--model", required=True, metavar="EXP")
+    s.add_argument("--model", required=True, metavar="EXP",
+                   help="front-end model dir (train-enhancer's --out)")
     s.add_argument("dirs", nargs="+", metavar="IN_DIR OUT_DIR",
                    help="one or more IN_DIR OUT_DIR pairs")  # fmt: skip
     s.add_argument("--kind", choices=["fbank", "mfcc"], default=None,
                    help="output features (default: the model's output_kind)")  # fmt: skip
-    s.add_argument("--nj", type=int, default=1, help="torch threads")
-    s.add_argument("--device", default="cpu")
-    s.add_argument("--force", action="store_true")
-    s.add_argument("--no-progress", action="store_true")
+    add_threads(s, default=1)
+    add_device(s)
+    s.add_argument("--force", action="store_true",
+                   help="redo outputs that are complete for this model and kind")
+    add_no_progress(s)
     s.set_defaults(func=cmd_enhance)

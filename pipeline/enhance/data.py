@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.datadir import DataDir, DataDirError
+from pipeline.datadir import DataDir, DataDirError, check_finite
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +68,7 @@ def load_feats(path: str | Path, kind: str = "fbank") -> tuple[DataDir, dict]:
                            f"{missing[0]})", path=Path(path) / "feats.scp")  # fmt: skip
     feats = {u: np.array(kaldiio.load_mat(d.feats_scp[u]), dtype=np.float32)
              for u in d.utts}  # fmt: skip
+    check_finite(path, feats)  # NaN/inf in: a clear error, not a NaN model
     return d, feats
 
 

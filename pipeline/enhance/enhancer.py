@@ -144,6 +144,28 @@ class FeatureEnhancer:
         h = hashlib.sha1((self.model_dir / MODEL_FILE).read_bytes()).hexdigest()
         return h[:16]
 
+    def _stamp(self, in_dir, kind: str) -> dict:
+        from pipeline.stamp import dir_fingerprint
+
+        return {"model": str(self.model_dir), "model_id": self.model_id(), "kind": kind,
+                "in_dir": str(Path(in_dir).resolve()),
+                "in_feats": dir_fingerprint(in_dir)}  # fmt: skip
+
+    def is_enhanced(self, in_dir, out_dir, kind: str | None = None) -> bool:
+        """Whether ``out_dir`` holds complete features of ``kind`` made by this
+        model from ``in_dir`` as it is now."""
+        from pipeline.make_feats import has_feats
+
+        kind = kind or self.output_kind
+        info = Path(out_dir) / ENHANCE_INFO
+        if not info.is_file():
+            return False
+        try:
+            return (json.loads(info.read_text()) == self._stamp(in_dir, kind)
+                    and has_feats(DataDir.load(out_dir), kind))  # fmt: skip
+        except (DataDirError, ValueError):
+            return False
+
     def enhance_datadir(self, in_dir, out_dir, kind: str | None = None,
                         force: bool = False, progress: bool = False) -> DataDir:  # fmt: skip
         """Write ``out_dir``: a copy of data dir ``in_dir`` whose ``feats.scp``
@@ -157,20 +179,14 @@ class FeatureEnhancer:
         from tqdm import tqdm
 
         from pipeline.enhance.data import load_feats
-        from pipeline.make_feats import FeatsWriter, has_feats
+        from pipeline.make_feats import FeatsWriter
 
         kind = kind or self.output_kind
         out_dir = Path(out_dir).resolve()
-        stamp = {"model": str(self.model_dir), "model_id": self.model_id(),
-                 "kind": kind, "in_dir": str(Path(in_dir).resolve())}  # fmt: skip
-        if not force and (out_dir / ENHANCE_INFO).is_file():
-            try:
-                same = json.loads((out_dir / ENHANCE_INFO).read_text()) == stamp
-                if same and has_feats(DataDir.load(out_dir), kind):
-                    logger.info("enhance: %s is complete (force to redo)", out_dir)
-                    return DataDir.load(out_dir)
-            except (DataDirError, ValueError):
-                pass
+        if not force and self.is_enhanced(in_dir, out_dir, kind):
+            logger.info("enhance: %s is complete (force to redo)", out_dir)
+            return DataDir.load(out_dir)
+        stamp = self._stamp(in_dir, kind)
         d, feats = load_feats(in_dir, self.input_kind)
         if not feats:
             raise DataDirError("no utterances to enhance", path=in_dir)
@@ -180,7 +196,13 @@ class FeatureEnhancer:
         try:
             for utt in tqdm(d.utts, desc=f"enhance {out_dir.name}", unit="utt",
                             disable=not progress, leave=False):  # fmt: skip
-                writer.add(utt, d.utt2spk[utt], self.enhance(feats[utt], kind))
+                y = self.enhance(feats[utt], kind)
+                if not np.isfinite(y).all():
+                    raise EnhancerError(
+                        f"{self.model_dir}: the model output {int((~np.isfinite(y)).sum())}"
+                        f" non-finite values for utterance {utt} of {in_dir}; nothing "
+                        f"was written to {out_dir}")  # fmt: skip
+                writer.add(utt, d.utt2spk[utt], y)
             out = DataDir(channel=d.channel)
             out.tables = {k: dict(v) for k, v in d.tables.items()}
             out = writer.commit(out)

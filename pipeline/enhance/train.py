@@ -11,6 +11,8 @@ Layout of an experiment dir ``EXP``::
                        :class:`pipeline.enhance.FeatureEnhancer` loads
     metrics.json       dev metrics of the best model (+ later eval-enhancer runs)
     train.done         written when training finished
+    request.json       what was asked (config hash, input fingerprints; written
+                       by the train-enhancer verb, see pipeline.stamp)
 
 Each front-end brings a *training step* object (:func:`step_class`, looked up by
 the ``frontend`` name): it samples minibatches from the in-memory training set and
@@ -43,6 +45,7 @@ from tqdm import tqdm
 
 from pipeline.enhance.data import ParallelSet, grouped_metrics
 from pipeline.enhance.models import FeatureMapper, build_model
+from pipeline.stamp import mark_done
 
 logger = logging.getLogger(__name__)
 
@@ -270,44 +273,21 @@ def load_config(path: str | Path, overrides: dict | None = None) -> dict:
     Keys: ``frontend``, ``frontend_conf`` (model arguments), ``input_kind``
     (fbank | spectrogram), ``output_kind`` (fbank | mfcc), ``target``
     (clean | reverb), ``seed``, ``training`` (see :data:`TRAIN_DEFAULTS`).
+    Raises :class:`pipeline.config.ConfigError` (a ValueError) naming the file.
     """
-    from hyperpyyaml import load_hyperpyyaml
+    from pipeline.config import load_yaml
 
-    with open(path, encoding="utf-8") as f:
-        try:
-            conf = load_hyperpyyaml(f, overrides=overrides)
-        except Exception as e:  # noqa: BLE001 - yaml, !ref and !new errors vary
-            msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
-            raise ValueError(f"{path}: cannot load the config: {type(e).__name__}: "
-                             f"{msg}") from None  # fmt: skip
-    if not isinstance(conf, dict):
-        raise ValueError(f"{path}: expected a mapping of config keys")
-    return normalize_config(dict(conf), source=path)
+    return normalize_config(dict(load_yaml(path, overrides)), source=path)
 
 
 _INT_KEYS = ("epochs", "frames_per_epoch", "batch_size", "chunk_len", "patience")
 
 
 def check_values(section: dict, defaults: dict, where: str) -> None:
-    """Every value of ``section`` has the type of its default (numbers as numbers,
-    flags as booleans); raises ValueError naming ``where`` and the key."""
-    for key, default in defaults.items():
-        if key not in section:
-            continue
-        v = section[key]
-        if isinstance(default, bool):
-            ok, want = isinstance(v, bool), "true or false"
-        elif isinstance(default, (int, float)):
-            ok = isinstance(v, (int, float)) and not isinstance(v, bool)
-            want = "a number"
-            if ok and key in _INT_KEYS and float(v) != int(v):
-                ok, want = False, "an integer"
-        elif isinstance(default, str):
-            ok, want = isinstance(v, str), "a string"
-        else:
-            continue
-        if not ok:
-            raise ValueError(f"{where}.{key} must be {want}, got {v!r}")
+    """:func:`pipeline.config.check_values` with the training section's integers."""
+    from pipeline.config import check_values as check
+
+    check(section, defaults, where, int_keys=_INT_KEYS)
 
 
 def normalize_config(conf: dict, source=None) -> dict:
@@ -498,7 +478,7 @@ class Trainer:
             "dev": grouped_metrics(predict(model, dev.inputs), dev),
         }
         update_metrics(self.exp, metrics)
-        (self.exp / "train.done").write_text("done\n")
+        mark_done(self.exp)
         return metrics
 
 
@@ -519,7 +499,7 @@ def update_metrics(exp: Path, new: dict, eval_name: str | None = None) -> dict:
 
 
 def train_enhancer(config, noisy, clean, dev_noisy, dev_clean, exp_dir,
-                   device="cpu", seed=None, progress=True) -> dict:  # fmt: skip
+                   device="cpu", seed=None, progress=True, source=None) -> dict:  # fmt: skip
     """Load parallel data and train (the ``train-enhancer`` verb).
 
     Args:
@@ -528,6 +508,8 @@ def train_enhancer(config, noisy, clean, dev_noisy, dev_clean, exp_dir,
             (one clean dir is paired with every noisy dir, MCT style).
         dev_noisy, dev_clean: the same for the dev set.
         seed: overrides the config's seed.
+        source: the config file ``config`` was loaded from, when it is a dict
+            (copied to ``config.source.yaml``).
     """
     conf = load_config(config) if not isinstance(config, dict) else dict(config)
     conf = normalize_config(conf)
@@ -535,8 +517,8 @@ def train_enhancer(config, noisy, clean, dev_noisy, dev_clean, exp_dir,
         conf["seed"] = int(seed)
     exp = Path(exp_dir)
     exp.mkdir(parents=True, exist_ok=True)
-    if not isinstance(config, dict):
-        shutil.copyfile(config, exp / "config.source.yaml")
+    if source is not None or not isinstance(config, dict):
+        shutil.copyfile(source or config, exp / "config.source.yaml")
     train = pairs(noisy, clean, conf["input_kind"])
     dev = pairs(dev_noisy, dev_clean, conf["input_kind"])
     logger.info("train: %d utterances, %d frames; dev: %d utterances",

@@ -113,7 +113,6 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
   pool_init "$nj"  # $nj one-thread jobs side by side
   for fe in $frontends; do
     if $force; then rm -rf "$exp/enhance/$fe"; fi
-    [ -f "$exp/enhance/$fe/train.done" ] && continue
     pool_run "front-end $fe ($exp/enhance/$fe/log/train.log)" \
       run_step "$exp/enhance/$fe/log/train.log" python -m pipeline train-enhancer \
       --config "$enh_conf/enhance_$fe.yaml" --overrides "$overrides" $inputs $targets \
@@ -132,7 +131,7 @@ if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
       pairs="$pairs $data/$s $data/enh_$fe/$s"
     done
     pool_run "enhance $fe" run_step "$exp/enhance/$fe/log/enhance.log" \
-      python -m pipeline enhance --model "$exp/enhance/$fe" --nj 1 --device "$device" \
+      python -m pipeline enhance --model "$exp/enhance/$fe" --threads 1 --device "$device" \
       --no-progress $forceflag $pairs
   done
   pool_wait
@@ -140,11 +139,11 @@ fi
 
 if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
   log "Stage 4: acoustic models: $ams$(for fe in $frontends; do printf ' mct_%s' "$fe"; done) -> $exp/<am>"
-  train_am() {  # train_am AM TRAIN_DIRS DEV_DIR (train-am resumes/skips)
+  train_am() {  # train_am AM TRAIN_DIRS DEV_DIR (train-am resumes/skips/refuses)
     if $force; then rm -rf "$exp/$1"; fi
     pool_run "AM $1 ($exp/$1/log/train.log)" run_step "$exp/$1/log/train.log" \
       python -m pipeline train-am --config "$am_conf" --train "$2" --dev "$3" \
-      --out "$exp/$1" --device "$device" --seed "$seed" --threads 1
+      --out "$exp/$1" --device "$device" --seed "$seed" --threads 1 --no-progress
   }
   pool_init "$nj"  # $nj one-thread jobs side by side
   if [ "$track" = 1 ]; then

@@ -123,13 +123,13 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
     e="$(exp_of "$2")/enhance/$fe"
     local conf="conf/enhance_${fe}${conf_sfx}.yaml"
     [ -f "$conf" ] || conf="conf/enhance_${fe}.yaml"  # no _quick variant: the full one
-    if [ ! -f "$e/train.done" ]; then
-      run_step "$e/log/train.log" python -m pipeline train-enhancer \
-        --config "$conf" \
-        --noisy data/train_noisy,data/train_reverb --clean data/train_clean \
-        --dev-noisy data/dev_noisy,data/dev_reverb --dev-clean data/dev_clean \
-        --out "$e" --device "$device" --seed "$2" --threads 1 --no-progress
-    fi
+    # train-enhancer skips a finished model of the same request, resumes an
+    # interrupted one and refuses one made from another config or data
+    run_step "$e/log/train.log" python -m pipeline train-enhancer \
+      --config "$conf" \
+      --noisy data/train_noisy,data/train_reverb --clean data/train_clean \
+      --dev-noisy data/dev_noisy,data/dev_reverb --dev-clean data/dev_clean \
+      --out "$e" --device "$device" --seed "$2" --threads 1 --no-progress
     for s in $test_sets; do [ "$s" = test_clean ] || evals="$evals --noisy data/$s --name $s"; done
     run_step "$e/log/eval.log" python -m pipeline eval-enhancer \
       --model "$e" $evals --clean data/test_clean --threads 1
@@ -152,7 +152,7 @@ if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
     e="$(exp_of "$2")/enhance/$fe"; out=$(enh_of "$2" "$fe")
     for s in $train_sets $dev_sets $test_sets; do pairs="$pairs data/$s $out/$s"; done
     run_step "$e/log/enhance.log" python -m pipeline enhance \
-      --model "$e" --nj 1 --device "$device" --no-progress $forceflag $pairs
+      --model "$e" --threads 1 --device "$device" --no-progress $forceflag $pairs
     run_step "$e/log/validate.log" python -m pipeline validate-data-dir "$out"/*
   }
   pool_init "$nj"
@@ -167,13 +167,13 @@ fi
 
 if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
   log "Stage 4: acoustic models ($ams; seeds $seeds) -> exp/<am>"
-  train_am() {  # train_am AM SEED CONF TRAIN_DIRS DEV_DIR (train-am resumes/skips)
+  train_am() {  # train_am AM SEED CONF TRAIN_DIRS DEV_DIR (train-am resumes/skips/refuses)
     local e
     e="$(exp_of "$2")/$1"
     if $force; then rm -rf "$e"; fi
     pool_run "AM $1, seed $2 ($e/log/train.log)" run_step "$e/log/train.log" \
       python -m pipeline train-am --config "$3" --train "$4" --dev "$5" \
-      --out "$e" --device "$device" --seed "$2" --threads 1
+      --out "$e" --device "$device" --seed "$2" --threads 1 --no-progress
   }
   am_conf=conf/am_default.yaml; am_clean_conf=conf/am_clean.yaml
   if $quick; then am_conf=conf/am_quick.yaml; am_clean_conf=conf/am_quick.yaml; fi
@@ -221,8 +221,10 @@ fi
 
 if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
   log "Stage 6: score and report: exp/[seed<N>/]*/decode_* -> exp/results.json, comparisons.json, results.csv, report.md, report.tex, wer_vs_snr.png"
-  run_step exp/log/score.log python -m pipeline score exp
-  run_step exp/log/report.log python -m pipeline report exp
+  # only this run's AMs and front-ends (not what an earlier --frontends choice left)
+  run_step exp/log/score.log python -m pipeline score exp --ams "$ams" --frontends "$frontends"
+  smoke=""; $quick && smoke="--smoke-test"
+  run_step exp/log/report.log python -m pipeline report exp $smoke
   log "Report: $(pwd)/exp/report.md"
 fi
 

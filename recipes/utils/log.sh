@@ -7,13 +7,25 @@ log() {
 
 # run_step LOG CMD...: run CMD with its output in LOG; on failure show the end of
 # the log, name the command and its log file, and stop the recipe (exit 1).
+# A command that only reports finished work (every line of its output starts with
+# "skip: ") leaves LOG as the run that did the work wrote it; its skip lines go to
+# the console instead.
 run_step() {
   local logf=$1; shift
   mkdir -p "$(dirname "$logf")"
-  if ! "$@" > "$logf" 2>&1; then
+  local tmp="$logf.running"
+  if ! "$@" > "$tmp" 2>&1; then
+    mv -f "$tmp" "$logf"
     tail -n 20 "$logf" >&2
     log "FAILED: $* (log: $(pwd)/$logf)"
     exit 1
+  fi
+  if [ -s "$tmp" ] && ! grep -qv '^skip: ' "$tmp"; then
+    local line
+    while IFS= read -r line; do log "$line"; done < "$tmp"
+    rm -f "$tmp"
+  else
+    mv -f "$tmp" "$logf"
   fi
 }
 

@@ -89,3 +89,22 @@ def test_recipe_help_needs_nothing_installed(tmp_path):
         r = subprocess.run(["bash", str(run), "--no-such-option", "1"], env=env,
                            capture_output=True, text=True, timeout=30)  # fmt: skip
         assert r.returncode == 2 and "unknown option" in r.stderr
+
+
+def test_run_step_keeps_the_log_of_the_run_that_did_the_work(tmp_path):
+    """A rerun whose command only reports skipped work leaves the log alone and
+    says so on the console; a command that does work replaces the log; a failing
+    one leaves its own log at the named place."""
+    r = _bash("""
+run_step log/train.log bash -c 'echo "epoch 1: loss 3"; echo "epoch 2: loss 2"'
+run_step log/train.log bash -c 'echo "skip: train-am exp/mct (done)"'
+""", tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "log/train.log").read_text() == "epoch 1: loss 3\nepoch 2: loss 2\n"
+    assert "skip: train-am exp/mct (done)" in r.stderr
+    assert not list((tmp_path / "log").glob("*.running"))
+    r = _bash("run_step log/train.log bash -c 'echo redone'", tmp_path)
+    assert (tmp_path / "log/train.log").read_text() == "redone\n"
+    r = _bash("run_step log/train.log bash -c 'echo broken; exit 3'", tmp_path)
+    assert r.returncode == 1 and "log/train.log" in r.stderr
+    assert (tmp_path / "log/train.log").read_text() == "broken\n"

@@ -1,0 +1,68 @@
+"""Config files (HyperPyYAML) shared by the training verbs: loading with one-line
+errors that name the file, and value checks against typed defaults.
+
+Configs are HyperPyYAML: ``!new:`` and ``!name:`` build arbitrary Python objects,
+so a config runs code (as in SpeechBrain): use configs from trusted sources only.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class ConfigError(ValueError):
+    """A config file cannot be used: the message names the file and the key."""
+
+
+def load_yaml(source: str | Path, overrides=None, text: str | None = None):
+    """Load HyperPyYAML ``source`` (or its ``text``) with ``overrides``; any
+    parse, ``!ref`` or ``!new`` error becomes one :class:`ConfigError` line."""
+    from hyperpyyaml import load_hyperpyyaml
+
+    try:
+        if text is None:
+            text = Path(source).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{source}: cannot read the config: {e}") from None
+    try:
+        conf = load_hyperpyyaml(text, overrides or {})
+    except Exception as e:  # noqa: BLE001 - yaml, !ref and !new errors vary
+        msg = " ".join(str(e).split()) if str(e).strip() else ""
+        raise ConfigError(f"{source}: cannot load the config: {type(e).__name__}: "
+                          f"{msg[:300]}") from None  # fmt: skip
+    if not isinstance(conf, dict):
+        raise ConfigError(f"{source}: expected a mapping of config keys")
+    return conf
+
+
+def check_values(section: dict, defaults: dict, where: str,
+                 int_keys=(), choices: dict | None = None) -> None:  # fmt: skip
+    """Every value of ``section`` has the type of its default (numbers as numbers,
+    ``int_keys`` as integers, flags as booleans, strings as strings, and one of
+    ``choices[key]`` where given); raises :class:`ConfigError` naming ``where`` and
+    the key."""
+    for key, default in defaults.items():
+        if key not in section:
+            continue
+        v = section[key]
+        if choices and key in choices:
+            ok, want = v in choices[key], f"one of {list(choices[key])}"
+        elif isinstance(default, bool):
+            ok, want = isinstance(v, bool), "true or false"
+        elif isinstance(default, (int, float)):
+            ok = isinstance(v, (int, float)) and not isinstance(v, bool)
+            want = "a number"
+            if ok and key in int_keys and float(v) != int(v):
+                ok, want = False, "an integer"
+        elif isinstance(default, str):
+            ok, want = isinstance(v, str), "a string"
+        else:
+            continue
+        if not ok:
+            raise ConfigError(f"{where}.{key} must be {want}, got {v!r}")
+
+
+def require_keys(conf: dict, keys, where: str) -> None:
+    missing = [k for k in keys if k not in conf]
+    if missing:
+        raise ConfigError(f"{where}: missing key(s) {missing}")
