@@ -61,8 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
         "{dev,test}_noisy_{m6dB,m3dB,0dB,3dB,6dB,9dB} under OUT_DIR.",
     )
     s.add_argument("out_dir", type=out_dir, help="where the data dirs go")
-    s.add_argument("--size", default="default", choices=["quick", "default"],
-                   help="quick: 12 talkers, 48/12/12 utterances (seconds); default: "
+    s.add_argument("--size", default="default", choices=["tiny", "quick", "default"],
+                   help="tiny: 12 talkers, 48/12/12 utterances (unit tests); quick: "
+                        "12 talkers, 480 train, 24 dev and 24 test utterances per "
+                        "condition (the smoke-test run, ~15 s); default: "
                         "24 talkers, 3048 train, 240 dev and 600 test utterances per "
                         "condition (CHiME-2 Track 1's test size)")  # fmt: skip
     s.add_argument("--seed", type=int, default=0, help="same seed, same wavs")

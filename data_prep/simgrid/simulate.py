@@ -54,7 +54,12 @@ FORMAT_VERSION = 5  # bump when the output of a given (size, seed) changes
 # sentence twice); rooms: RIR pool size; babble_s: seconds of speech synthesised
 # per babble talker.
 SIZES = {
-    "quick": dict(n_speakers=12, per_spk={"train": 4, "dev": 1, "test": 1},
+    # tiny: the unit tests' corpus (seconds to build)
+    "tiny": dict(n_speakers=12, per_spk={"train": 4, "dev": 1, "test": 1},
+                 rooms={"train": 3, "dev": 1, "test": 1}, babble_s=12.0),
+    # quick: the smoke-test run (--quick true): enough clean training speech (480
+    # utterances) for the quick clean AM to recognize clean test speech (~35% WER)
+    "quick": dict(n_speakers=12, per_spk={"train": 40, "dev": 2, "test": 2},
                   rooms={"train": 3, "dev": 1, "test": 1}, babble_s=12.0),
     # default: 600 test utterances per condition, as CHiME-2 Track 1's test set;
     # 240 dev (10 per talker) for model selection at a quarter of the test cost
@@ -268,7 +273,9 @@ class _Runner:
 
 
 def _done_info(size: str, seed: int) -> dict:
-    return {"size": size, "seed": int(seed), "version": FORMAT_VERSION}
+    # the size's numbers too: changing a size's definition rebuilds its corpora
+    return {"size": size, "seed": int(seed), "version": FORMAT_VERSION,
+            "plan": SIZES.get(size)}
 
 
 def dir_names() -> list[str]:
@@ -296,8 +303,9 @@ def prepare_simgrid(out_dir, size: str = "quick", seed: int = 0, nj: int = 1,
     Args:
         out_dir: where the data dirs go (``{train,dev,test}_{clean,reverb,noisy}``
             and ``{dev,test}_noisy_{m6dB,...,9dB}``).
-        size: ``"quick"`` (12 talkers, 48/12/12 utterances) or ``"default"``
-            (24 talkers, 3048/240/600).
+        size: ``"tiny"`` (12 talkers, 48/12/12 utterances: unit tests),
+            ``"quick"`` (12 talkers, 480/24/24: the smoke-test run) or
+            ``"default"`` (24 talkers, 3048/240/600).
         seed: non-negative int; the same seed gives byte-identical wavs for
             any ``nj``.
         nj: number of worker processes.

@@ -16,7 +16,7 @@ def _fail(msg, code: int = 1) -> int:
 
 
 def _train_am(args) -> int:
-    from pipeline.asr.train import AM_OUTPUTS, DEFAULT_CONFIG  # (loads SpeechBrain)
+    from pipeline.asr import AM_OUTPUTS, DEFAULT_CONFIG
     from pipeline.stamp import StaleError, check_request, config_hash, inputs_stamp, make_request
 
     config = args.config or DEFAULT_CONFIG

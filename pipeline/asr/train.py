@@ -36,12 +36,12 @@ import speechbrain as sb
 import torch
 
 from pipeline.asr.data import CMVN_MODES, Tokens, global_stats, normalise, training_entries  # noqa: E501
+from pipeline.asr import AM_OUTPUTS, DEFAULT_CONFIG  # noqa: F401 - re-exported
 from pipeline.datadir import DataDirError
 from pipeline.stamp import mark_done
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_CONFIG = Path(__file__).parent / "hparams" / "am_default.yaml"
 
 
 def greedy_ids(log_probs: torch.Tensor, lens: torch.Tensor) -> list[list[int]]:
@@ -178,15 +178,13 @@ def _seed_all(seed: int) -> None:
 AM_KEYS = dict(seed=0, feat_dim=40, n_tokens=2, token_type="word", cmvn="speaker",
                norm_vars=True, max_batch_frames=1, num_buckets=1,
                number_of_epochs=1, lr=0.1, warmup_ratio=0.1, max_grad_norm=1.0,
-               spec_augment_prob=0.5, precision="fp32")  # fmt: skip
+               spec_augment_prob=0.5, precision="fp32", max_train_utts=0)  # fmt: skip
 AM_INT_KEYS = ("seed", "feat_dim", "n_tokens", "max_batch_frames", "num_buckets",
-               "number_of_epochs")  # fmt: skip
+               "number_of_epochs", "max_train_utts")  # fmt: skip
+AM_OPTIONAL = ("precision", "max_train_utts")
 AM_CHOICES = {"token_type": ("char", "word"), "cmvn": CMVN_MODES,
               "precision": ("fp32", "bf16", "fp16")}  # fmt: skip
 AM_OBJECTS = ("model", "opt_class", "epoch_counter", "spec_augment")
-# what train-am writes in EXP (--force removes them)
-AM_OUTPUTS = ("save", "am.json", "hparams.yaml", "tokens.txt", "cmvn_global.ark",
-              "train_log.txt")  # fmt: skip
 
 
 def load_hparams(config: str | Path, overrides: dict | None = None) -> tuple[dict, str]:
@@ -197,7 +195,7 @@ def load_hparams(config: str | Path, overrides: dict | None = None) -> tuple[dic
 
     text = Path(config).read_text(encoding="utf-8")
     hp = load_yaml(config, overrides, text=text)
-    require_keys(hp, [k for k in AM_KEYS if k != "precision"] + list(AM_OBJECTS),
+    require_keys(hp, [k for k in AM_KEYS if k not in AM_OPTIONAL] + list(AM_OBJECTS),
                  str(config))  # fmt: skip
     check_values(hp, AM_KEYS, str(config), int_keys=AM_INT_KEYS, choices=AM_CHOICES)
     if not isinstance(hp["model"], torch.nn.Module):
@@ -251,6 +249,12 @@ def train_am(config: str | Path, train_dirs: list[str | Path], dev_dir: str | Pa
     _seed_all(seed)
     t0 = time.time()
     entries, stats, _ = training_entries(train_dirs)
+    n_max = int(raw.get("max_train_utts") or 0)
+    if 0 < n_max < len(entries):  # a random subset (the seed's), e.g. for smoke tests
+        keep = np.random.default_rng(seed).choice(len(entries), n_max, replace=False)
+        keys = sorted(entries)
+        entries = {keys[i]: entries[keys[i]] for i in sorted(keep)}
+        logger.info("train-am: max_train_utts %d: training on a random subset", n_max)
     dev_entries, dev_stats, _ = training_entries([dev_dir])
     tok_path = out_dir / "tokens.txt"
     if tok_path.is_file():  # resuming: keep the unit ids of the checkpoint

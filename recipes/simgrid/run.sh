@@ -176,7 +176,7 @@ if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
       --out "$e" --device "$device" --seed "$2" --threads 1 --no-progress
   }
   am_conf=conf/am_default.yaml; am_clean_conf=conf/am_clean.yaml
-  if $quick; then am_conf=conf/am_quick.yaml; am_clean_conf=conf/am_quick.yaml; fi
+  if $quick; then am_conf=conf/am_quick.yaml; am_clean_conf=conf/am_clean_quick.yaml; fi
   pool_init "$nj"  # $nj one-thread jobs side by side, the longest (clean) first
   for sd in $seeds; do
     if has_am clean; then

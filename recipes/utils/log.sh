@@ -8,8 +8,8 @@ log() {
 # run_step LOG CMD...: run CMD with its output in LOG; on failure show the end of
 # the log, name the command and its log file, and stop the recipe (exit 1).
 # A command that only reports finished work (every line of its output starts with
-# "skip: ") leaves LOG as the run that did the work wrote it; its skip lines go to
-# the console instead.
+# "skip: ") leaves LOG as the run that did the work wrote it; its first skip line
+# (and how many more there were) goes to the console instead.
 run_step() {
   local logf=$1; shift
   mkdir -p "$(dirname "$logf")"
@@ -21,8 +21,9 @@ run_step() {
     exit 1
   fi
   if [ -s "$tmp" ] && ! grep -qv '^skip: ' "$tmp"; then
-    local line
-    while IFS= read -r line; do log "$line"; done < "$tmp"
+    local n
+    n=$(wc -l < "$tmp")
+    if [ "$n" -gt 1 ]; then log "$(head -n 1 "$tmp") and $((n - 1)) more"; else log "$(cat "$tmp")"; fi
     rm -f "$tmp"
   else
     mv -f "$tmp" "$logf"

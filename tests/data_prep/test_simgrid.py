@@ -1,4 +1,4 @@
-"""Tests of the simgrid corpus simulation (quick size)."""
+"""Tests of the simgrid corpus simulation (tiny size)."""
 
 from __future__ import annotations
 
@@ -82,14 +82,14 @@ def test_speakers_closed_set(simgrid_quick):
     # CHiME-2 Track 1 style: the same talkers in every split, never the same
     # sentence twice (so utt-ids are unique across splits, as MCT needs)
     _, dirs = simgrid_quick
-    n = SIZES["quick"]["n_speakers"]
+    n = SIZES["tiny"]["n_speakers"]
     expected = {s.spk_id for s in GRID_SPEAKERS[:n]}
     utts = []
     for split in SPLITS:
         d = _load(dirs, f"{split}_clean")
         assert set(d.speakers) == expected
         per_spk = {s: len(u) for s, u in d.spk2utt.items()}
-        assert set(per_spk.values()) == {SIZES["quick"]["per_spk"][split]}
+        assert set(per_spk.values()) == {SIZES["tiny"]["per_spk"][split]}
         utts += list(d.text)
     assert len(utts) == len(set(utts))
     # the voices behind the ids are distinct too
@@ -165,7 +165,7 @@ def test_rir_direct_path_normalised():
         assert len(y) == len(x) and abs(_lag(y, x)) <= 1
 
 
-@pytest.mark.parametrize("size", ["quick", "default"])
+@pytest.mark.parametrize("size", ["tiny", "quick", "default"])
 def test_direct_path_flat_and_aligned_in_every_room(size):
     """For every room of the corpus, the direct-path part (+-1 ms around its
     delay) of the RIR as applied is flat within +-1 dB from 100 Hz to 7 kHz, and
@@ -243,16 +243,16 @@ def test_info_and_done_marker(simgrid_quick):
     assert (out / ".simgrid.done").is_file()
     # a finished corpus is not rebuilt
     before = (out / "train_clean" / "wav.scp").stat().st_mtime_ns
-    prepare_simgrid(out, size="quick", seed=0, nj=1, progress=False)
+    prepare_simgrid(out, size="tiny", seed=0, nj=1, progress=False)
     assert (out / "train_clean" / "wav.scp").stat().st_mtime_ns == before
 
 
 def test_deterministic_across_nj_and_seed(simgrid_quick, tmp_path):
     out, _ = simgrid_quick
     ref = _wav_hashes(out / "wav")
-    prepare_simgrid(tmp_path / "a", size="quick", seed=0, nj=2, progress=False)
+    prepare_simgrid(tmp_path / "a", size="tiny", seed=0, nj=2, progress=False)
     assert _wav_hashes(tmp_path / "a" / "wav") == ref
-    prepare_simgrid(tmp_path / "b", size="quick", seed=1, nj=1, progress=False)
+    prepare_simgrid(tmp_path / "b", size="tiny", seed=1, nj=1, progress=False)
     other = _wav_hashes(tmp_path / "b" / "wav")
     assert other.keys() != ref.keys() or other != ref
     # wav.scp holds absolute paths inside the chosen wav dir

@@ -98,13 +98,36 @@ def test_run_step_keeps_the_log_of_the_run_that_did_the_work(tmp_path):
     r = _bash("""
 run_step log/train.log bash -c 'echo "epoch 1: loss 3"; echo "epoch 2: loss 2"'
 run_step log/train.log bash -c 'echo "skip: train-am exp/mct (done)"'
+run_step log/train.log bash -c 'echo "skip: decode a (done)"; echo "skip: decode b (done)"'
 """, tmp_path)
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "log/train.log").read_text() == "epoch 1: loss 3\nepoch 2: loss 2\n"
     assert "skip: train-am exp/mct (done)" in r.stderr
+    assert "skip: decode a (done) and 1 more" in r.stderr
     assert not list((tmp_path / "log").glob("*.running"))
     r = _bash("run_step log/train.log bash -c 'echo redone'", tmp_path)
     assert (tmp_path / "log/train.log").read_text() == "redone\n"
     r = _bash("run_step log/train.log bash -c 'echo broken; exit 3'", tmp_path)
     assert r.returncode == 1 and "log/train.log" in r.stderr
     assert (tmp_path / "log/train.log").read_text() == "broken\n"
+
+
+def test_every_recipe_option_the_readme_names_is_in_the_recipes_help():
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+
+    def section(start: str, end: str) -> str:
+        a = readme.index(start)
+        b = readme.find(end, a + len(start))
+        return readme[a:b if b > 0 else None]
+
+    run_lines = "\n".join(ln for ln in readme.splitlines() if "./run.sh" in ln)
+    texts = {"simgrid": section("## The default recipe", "\n### ") + run_lines,
+             "chime2": section("## CHiME-2", "\n## ")}  # fmt: skip
+    root = Path(__file__).resolve().parents[2] / "recipes"
+    for recipe, text in texts.items():
+        opts = set(re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*", text)) - {"--help"}
+        assert opts, recipe
+        h = subprocess.run(["bash", str(root / recipe / "run.sh"), "--help"],
+                           capture_output=True, text=True, timeout=30)  # fmt: skip
+        missing = sorted(o for o in opts if o not in h.stdout + h.stderr)
+        assert not missing, (recipe, missing)
