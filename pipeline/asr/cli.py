@@ -57,9 +57,18 @@ def _train_am(args) -> int:
 def _decode(args) -> int:
     import torch
 
-    from pipeline.asr.decode import LoadedAM, decode, decode_is_complete
+    from pipeline.asr.decode import LoadedAM, decode, decode_is_complete, lm_options
 
     torch.set_num_threads(args.threads)
+    if args.beam is None:
+        args.beam = 50 if args.lm else 1
+    if args.lexicon and not args.lm:
+        return _fail("--lexicon needs --lm", 2)
+    if args.lm and args.grammar not in (None, "none"):
+        return _fail("--lm and --grammar exclude each other", 2)
+    if args.lm and not Path(args.lm).is_file():
+        return _fail(f"{args.lm}: LM file not found", 2)
+    lm = lm_options(args.lm, args.lexicon, args.lm_weight, args.word_score)
     if args.beam < 1:
         return _fail("--beam must be >= 1", 2)
     if len(args.dirs) % 2:
@@ -69,13 +78,31 @@ def _decode(args) -> int:
             return _fail(err, 2)
     am = None
     for data_dir, o in zip(args.dirs[::2], args.dirs[1::2]):
-        opts = dict(frontend=args.frontend, beam=args.beam, grammar=args.grammar)
+        opts = dict(frontend=args.frontend, beam=args.beam, grammar=args.grammar, lm=lm)
         if not args.force and decode_is_complete(args.am, data_dir, o, **opts):
             print(f"skip: decode {o} (done)")
             continue
         am = am or LoadedAM(args.am, args.device)  # load once for every pair
         r = decode(args.am, data_dir, o, device=args.device, am=am, **opts)
         print(f"{o}: WER {r['wer']:.2f}% ({r['n_err']}/{r['n_words']})")
+    return 0
+
+
+def _make_lm(args) -> int:
+    from pipeline.asr.lm import KneserNey, LMError, read_sentences
+
+    if args.order < 1:
+        return _fail("--order must be >= 1", 2)
+    if Path(args.out).is_dir():
+        return _fail(f"{args.out}: is a directory (expected an ARPA file path)", 2)
+    try:
+        sents = [s for t in args.text for s in read_sentences(t, not args.plain_text)]
+    except (LMError, OSError) as e:
+        return _fail(e)
+    lm = KneserNey(sents, order=args.order)
+    lm.write_arpa(args.out)
+    print(f"{args.out}: {args.order}-gram LM, {len(lm.vocab)} words, "
+          f"{len(sents)} sentences")  # fmt: skip
     return 0
 
 
@@ -133,8 +160,19 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="redo outputs that are complete (decode.json newer than the AM)")
     s.add_argument("--frontend", default=None,
                    help="front-end model dir: enhance features on the fly")  # fmt: skip
-    s.add_argument("--beam", type=int, default=1,
-                   help="1: CTC best path; N > 1: CTC prefix beam search")  # fmt: skip
+    s.add_argument("--beam", type=int, default=None,
+                   help="1: CTC best path; N > 1: CTC prefix beam search (default 1; "
+                        "with --lm the lexicon search's beam, default 50)")  # fmt: skip
+    s.add_argument("--lm", default=None, metavar="ARPA",
+                   help="word n-gram LM (ARPA; .gz or Unix compress .z/.Z read too): "
+                        "lexicon beam search with the LM (character AMs)")  # fmt: skip
+    s.add_argument("--lexicon", default=None, metavar="FILE",
+                   help="'word unit unit ...' lines (default: the LM's words spelt "
+                        "in the AM's characters)")  # fmt: skip
+    s.add_argument("--lm-weight", type=float, default=2.0,
+                   help="LM log-probability scale (tune on dev; default 2.0)")
+    s.add_argument("--word-score", type=float, default=0.0,
+                   help="score added per word (tune on dev; default 0)")
     s.add_argument("--grammar", default=None, choices=["none", "grid", "grid-snap"],
                    help="grid: search only through the GRID grammar (exact CTC "
                         "Viterbi; word-level AMs); grid-snap: snap the free "
@@ -142,6 +180,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_device(s)
     add_threads(s)
     s.set_defaults(func=_decode)
+
+    s = sub.add_parser("make-lm", help="interpolated modified Kneser-Ney word n-gram "
+                       "LM from transcripts -> ARPA")  # fmt: skip
+    s.add_argument("--text", action="append", required=True, metavar="FILE",
+                   help="Kaldi text file(s) (utt-id words...); repeat for more")
+    s.add_argument("--plain-text", action="store_true",
+                   help="--text files hold one sentence per line (no utt-ids)")
+    s.add_argument("--order", type=int, default=3, help="n-gram order (default 3)")
+    s.add_argument("--out", required=True, metavar="ARPA", help="ARPA file to write")
+    s.set_defaults(func=_make_lm)
 
     s = sub.add_parser("score", help="EXP_ROOT/*/decode_*_*/ -> EXP_ROOT/results.json")
     s.add_argument("exp_root", help="experiment root (the recipe's exp/)")

@@ -83,16 +83,30 @@ def _names_from_out_dir(out_dir: Path, test_set: str) -> str | None:
 GRAMMARS = ("none", "grid", "grid-snap")
 
 
-def _search_name(beam: int, grammar: str | None) -> str:
+def _search_name(beam: int, grammar: str | None, lm: dict | None = None) -> str:
     """What decode.json records as ``search`` (so a finished decode of an older
     meaning of an option is not taken as complete)."""
+    if lm:
+        return "lexicon-lm-beam"
     if grammar == "grid":
         return "grid-viterbi"
     return ("beam" if beam > 1 else "best-path") + ("+grid-snap" if grammar == "grid-snap" else "")
 
 
+def lm_options(lm=None, lexicon=None, lm_weight: float = 2.0,
+               word_score: float = 0.0) -> dict | None:  # fmt: skip
+    """The LM options as decode.json records them (None without an LM)."""
+    if lm is None:
+        return None
+    from pipeline.stamp import file_id
+
+    return {"lm": str(Path(lm).resolve()), "lm_id": file_id(lm),
+            "lexicon": str(Path(lexicon).resolve()) if lexicon else None,
+            "lm_weight": float(lm_weight), "word_score": float(word_score)}
+
+
 def decode_is_complete(am_dir, data_dir, out_dir, frontend=None, beam: int = 1,
-                       grammar: str | None = None) -> bool:
+                       grammar: str | None = None, lm: dict | None = None) -> bool:
     """True if ``out_dir`` holds a finished decode (``decode.json`` is written
     last) of ``data_dir`` with the same options, newer than the AM's checkpoints."""
     marker = Path(out_dir) / "decode.json"
@@ -104,7 +118,8 @@ def decode_is_complete(am_dir, data_dir, out_dir, frontend=None, beam: int = 1,
         return False
     same = (meta.get("data_dir") == str(Path(data_dir).resolve())
             and meta.get("beam") == beam and meta.get("grammar") == (grammar or "none")
-            and meta.get("search") == _search_name(beam, grammar)
+            and meta.get("search") == _search_name(beam, grammar, lm)
+            and meta.get("lm") == lm
             and meta.get("frontend_dir") == (str(Path(frontend).resolve())
                                              if frontend else None))  # fmt: skip
     return same and marker.stat().st_mtime > _model_mtime(am_dir)
@@ -128,7 +143,8 @@ def _model_mtime(am_dir) -> float:
 def decode(am_dir: str | Path, data_dir: str | Path, out_dir: str | Path,
            frontend: str | Path | None = None, beam: int = 1,
            grammar: str | None = None, device: str = "cpu",
-           batch_frames: int = 20000, am: LoadedAM | None = None) -> dict:  # fmt: skip
+           batch_frames: int = 20000, am: LoadedAM | None = None,
+           lm: dict | None = None) -> dict:  # fmt: skip
     """Decode every utterance of ``data_dir`` and score it (see module doc).
 
     Args:
@@ -139,6 +155,8 @@ def decode(am_dir: str | Path, data_dir: str | Path, out_dir: str | Path,
             ``"grid-snap"`` (post-hoc snap).
         batch_frames: frames per forward batch.
         am: an already loaded model (to decode several dirs without reloading).
+        lm: :func:`lm_options` of a word n-gram LM: lexicon beam search
+            (:class:`pipeline.asr.lm.LexiconLMSearch`) with beam ``beam``.
 
     Returns:
         The WER counts (see :func:`pipeline.scoring.error_counts`) plus ``rtf``.
@@ -157,8 +175,23 @@ def decode(am_dir: str | Path, data_dir: str | Path, out_dir: str | Path,
         from pipeline.enhance import FeatureEnhancer  # lazily: optional front-end
 
         enhancer = FeatureEnhancer.load(frontend, device=device)
-    searcher = grid_search = None
-    if grammar == "grid":
+    searcher = grid_search = lm_search = None
+    if lm is not None:
+        from pipeline.asr.lm import LexiconLMSearch, LMError
+
+        if grammar not in (None, "none"):
+            raise ValueError("--lm and --grammar exclude each other")
+        try:
+            lm_search = LexiconLMSearch(
+                am.tokens, lm["lm"], out_dir, lexicon=lm["lexicon"],
+                lm_weight=lm["lm_weight"], word_score=lm["word_score"], beam=beam)  # fmt: skip
+        except LMError as e:
+            raise DataDirError(str(e), path=lm["lm"]) from None
+        if lm_search.left_out:
+            logger.warning("decode: %d LM words hold characters the AM has no unit "
+                           "for and are left out of the lexicon, e.g. %s",
+                           len(lm_search.left_out), lm_search.left_out[0])  # fmt: skip
+    elif grammar == "grid":
         try:
             grid_search = GridSearch(am.tokens.units)
         except ValueError as e:
@@ -181,7 +214,9 @@ def decode(am_dir: str | Path, data_dir: str | Path, out_dir: str | Path,
 
     def flush(batch):
         lp, lens = am.log_probs([f for _, f in batch])
-        if grid_search is not None:
+        if lm_search is not None:
+            texts = lm_search(lp, lens)
+        elif grid_search is not None:
             texts = [" ".join(w) for w in grid_search(lp, lens)]
         elif searcher is None:
             texts = [am.tokens.decode(s) for s in greedy_ids(lp, lens)]
@@ -217,7 +252,8 @@ def decode(am_dir: str | Path, data_dir: str | Path, out_dir: str | Path,
                 frontend=fe_name or (Path(frontend).name if frontend else "none"),
                 test_set=data_dir.name, data_dir=str(data_dir.resolve()),
                 frontend_dir=str(Path(frontend).resolve()) if frontend else None,
-                beam=beam, grammar=grammar or "none", search=_search_name(beam, grammar),
+                beam=beam, grammar=grammar or "none", search=_search_name(beam, grammar, lm),
+                lm=lm,
                 decode_s=round(elapsed, 2),
                 audio_s=round(n_frames * 0.01, 1), rtf=round(rtf, 5),
                 n_missing=len(missing))  # fmt: skip
