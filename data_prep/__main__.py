@@ -26,6 +26,35 @@ def cmd_simgrid(a) -> int:
     return 0
 
 
+def _floats(s: str) -> list[float]:
+    try:
+        return [float(x) for x in s.replace(",", " ").split()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers, not '{s}'") from None
+
+
+def _range(s: str) -> tuple[float, float]:
+    v = _floats(s)
+    if len(v) != 2 or not 0 <= v[0] <= v[1]:
+        raise argparse.ArgumentTypeError(f"expected 'LOW HIGH' with 0 <= LOW <= HIGH, not '{s}'")
+    return v[0], v[1]
+
+
+def cmd_corrupt(a) -> int:
+    from data_prep.corrupt import corrupt_data_dir
+
+    if a.nj < 1 or a.num_rooms < 1:
+        print("error: --nj and --num-rooms must be >= 1", file=sys.stderr)
+        return 2
+    dirs = corrupt_data_dir(
+        a.clean_dir, a.out_dir, rir_list=a.rir_list, noise_list=a.noise_list,
+        n_rooms=a.num_rooms, t60_range=a.t60, dist_range=a.distance,
+        noise_kinds=a.noise_kinds.replace(",", " ").split(), snrs=a.snrs,
+        per_snr_dirs=a.per_snr_dirs, seed=a.seed, nj=a.nj, progress=not a.no_progress)  # fmt: skip
+    print(f"{a.out_dir}: {', '.join(sorted(dirs))}")
+    return 0
+
+
 def cmd_chime2_grid(a) -> int:
     from data_prep.chime2 import prepare_chime2_grid
 
@@ -74,6 +103,44 @@ def build_parser() -> argparse.ArgumentParser:
     add_no_progress(s)
     s.set_defaults(func=cmd_simgrid)
 
+    s = sub.add_parser(
+        "corrupt-data-dir",
+        help="reverberant and noisy versions of any clean data dir (simgrid's way)",
+        description="Write OUT_DIR/{clean,reverb,noisy} (parallel utt-ids, one wav per "
+        "utterance, utt2snr, utt2cond) and with --per-snr-dirs OUT_DIR/noisy_<SNR> "
+        "(every utterance at every SNR) from CLEAN_DIR (paths, pipes and segments "
+        "are read). Reverb is aligned with the dry speech (direct path at unit gain, "
+        "its delay removed); noise is reverberated from another position; the SNR is "
+        "measured over the utterance against the reverberant speech; one gain per "
+        "utterance, only if a version would clip. Deterministic for a --seed "
+        "whatever --nj.",
+    )  # fmt: skip
+    s.add_argument("clean_dir", metavar="CLEAN_DIR", help="clean Kaldi data dir")
+    s.add_argument("out_dir", metavar="OUT_DIR", type=out_dir, help="where the dirs go")
+    s.add_argument("--rir-list", default=None, metavar="FILE",
+                   help="measured RIRs: 'WAV [WEIGHT]' lines (mono, the data dir's rate; "
+                        "relative paths from the list's folder); default: simulated rooms")  # fmt: skip
+    s.add_argument("--num-rooms", type=int, default=8,
+                   help="simulated rooms (image method) to draw (default 8)")
+    s.add_argument("--t60", type=_range, default=(0.2, 0.9), metavar="'LOW HIGH'",
+                   help="T60 range of simulated rooms, s (default '0.2 0.9')")
+    s.add_argument("--distance", type=_range, default=(1.0, 4.0), metavar="'LOW HIGH'",
+                   help="source-mic distance range of simulated rooms, m (default '1 4')")
+    s.add_argument("--noise-list", default=None, metavar="FILE",
+                   help="noise recordings: 'WAV [WEIGHT]' lines (looped as needed); "
+                        "default: simulated --noise-kinds")  # fmt: skip
+    s.add_argument("--noise-kinds", default="babble stationary transient",
+                   help="simulated noises (babble is made of other utterances of "
+                        "CLEAN_DIR; default all three)")  # fmt: skip
+    s.add_argument("--snrs", type=_floats, default=[-6, -3, 0, 3, 6, 9], metavar="'LIST'",
+                   help="SNRs in dB (default '-6 -3 0 3 6 9'); noisy/ draws one per utterance")
+    s.add_argument("--per-snr-dirs", action="store_true",
+                   help="also write noisy_<SNR> dirs (every utterance at every SNR)")
+    s.add_argument("--seed", type=int, default=0, help="same seed, same wavs")
+    s.add_argument("--nj", type=int, default=1, help="parallel jobs (processes)")
+    add_no_progress(s)
+    s.set_defaults(func=cmd_corrupt)
+
     channel_help = ("channel of the binaural audio, written to each dir's 'channel' "
                     "file for feature extraction (default: left, as Kaldi)")
     s = sub.add_parser(
@@ -116,7 +183,11 @@ def main(argv=None) -> int:
     from pipeline.cli import run
     from pipeline.datadir import DataDirError
 
-    return run(build_parser(), argv, data_errors=(DataDirError, FileNotFoundError))
+    from data_prep.corrupt import CorruptError
+    from pipeline.audio import AudioError
+
+    return run(build_parser(), argv,
+               data_errors=(DataDirError, FileNotFoundError, CorruptError, AudioError))
 
 
 if __name__ == "__main__":

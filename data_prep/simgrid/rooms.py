@@ -78,16 +78,17 @@ def _source_at_distance(rng, dims, mic, dist_range, tries=1000):
     raise RuntimeError("could not place a source in the room")  # not reached
 
 
-def sample_room(rng: np.random.Generator) -> Room:
-    """Draw a room: 4-9 x 3-7 x 2.5-3.5 m, T60 uniform in :data:`T60_RANGE`,
-    talker-mic and noise-mic distances uniform in :data:`DIST_RANGE`."""
+def sample_room(rng: np.random.Generator, t60_range=T60_RANGE,
+                dist_range=DIST_RANGE) -> Room:  # fmt: skip
+    """Draw a room: 4-9 x 3-7 x 2.5-3.5 m, T60 uniform in ``t60_range``,
+    talker-mic and noise-mic distances uniform in ``dist_range`` (m)."""
     dims = (rng.uniform(4.5, 9.0), rng.uniform(4.5, 7.0), rng.uniform(2.5, 3.5))
-    t60 = rng.uniform(*T60_RANGE)
+    t60 = rng.uniform(*t60_range)
     # mic near the centre so that 1-4 m distances fit in most directions
     mic = tuple(float(rng.uniform(0.4, 0.6) * d) for d in dims[:2]) + (
         float(rng.uniform(1.0, 1.5)),)
-    speech = _source_at_distance(rng, dims, mic, DIST_RANGE)
-    noise = _source_at_distance(rng, dims, mic, DIST_RANGE)
+    speech = _source_at_distance(rng, dims, mic, dist_range)
+    noise = _source_at_distance(rng, dims, mic, dist_range)
     return Room(tuple(float(d) for d in dims), float(t60), mic, speech, noise)
 
 

@@ -186,6 +186,7 @@ def _task_utts(seed: int, split: str, items: list[tuple[int, int, str]],
                n_rooms: int, n_babble: int, materials_path: str,
                wav_dir: str) -> list[dict]:
     """Simulate utterances ``items`` = ``[(index_in_split, spk_idx, code)]``."""
+    from data_prep.corrupt import noise_preroll, reverberate_and_mix
     from pipeline.audio import active_level_db
 
     from .tts import get_engine
@@ -213,21 +214,14 @@ def _task_utts(seed: int, split: str, items: list[tuple[int, int, str]],
         rir_s, rir_n = (rooms.Rir(mats[f"rir_{split}_{room}_{w}"],
                                   int(mats[f"rir_{split}_{room}_{w}_shift"]))
                         for w in ("speech", "noise"))  # fmt: skip
-        rev = rooms.apply_rir(dry, rir_s, n)  # aligned with dry (shift dropped)
-
         kind = noise.NOISE_TYPES[int(rng.integers(len(noise.NOISE_TYPES)))]
-        # start the noise before the utterance so its reverb is in steady state
-        pre = min(len(rir_n.h), FS)
-        nz = noise.make_noise(kind, rng, n + pre, streams)
-        nz = rooms.apply_rir(nz, rir_n)[pre: pre + n]
-
+        # the noise starts before the utterance so its reverb is in steady state
+        nz = noise.make_noise(kind, rng, n + noise_preroll(rir_n, FS), streams)
         snrs = [int(rng.choice(SNRS_DB))] if split == "train" else list(SNRS_DB)
         pick = int(rng.choice(SNRS_DB)) if split != "train" else snrs[0]
-        # SNR over the whole utterance (silence included), against the
-        # reverberant speech, as CHiME-2 mixed
-        e_rev, e_nz = np.sum(rev**2), np.sum(nz**2)
-        mixes = {snr: rev + nz * np.sqrt(e_rev / (e_nz * 10 ** (snr / 10)))
-                 for snr in snrs}
+        # the one home of the corruption (also corrupt-data-dir's): reverb aligned
+        # with dry, SNR over the whole utterance against the reverberant speech
+        rev, mixes = reverberate_and_mix(dry, rir_s, rir_n, nz, snrs, FS)
 
         base = Path(wav_dir) / split
         versions = {"clean": dry, "reverb": rev}
