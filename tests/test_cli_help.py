@@ -13,7 +13,7 @@ VERBS = {
                  "split-data-dir", "copy-data-dir", "combine-data-dirs", "make-feats",
                  "train-enhancer", "eval-enhancer", "enhance", "train-am", "decode", "make-lm",
                  "score", "report"],
-    "data_prep": ["simgrid", "corrupt-data-dir", "chime2-grid", "chime2-wsj0"],
+    "data_prep": ["simgrid", "simwsj", "corrupt-data-dir", "chime2-grid", "chime2-wsj0"],
 }  # fmt: skip
 
 
