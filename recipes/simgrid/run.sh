@@ -57,45 +57,10 @@ case "$device" in cpu|cuda) ;; *) echo "$0: --device must be cpu or cuda" >&2; e
 size=default
 conf_sfx=""
 if $quick; then size=quick; conf_sfx="_quick"; fi
-forceflag=""
-$force && forceflag="--force"
-snrs="m6dB m3dB 0dB 3dB 6dB 9dB"
-train_sets="train_clean train_reverb train_noisy"
-dev_sets="dev_clean dev_reverb dev_noisy"
-test_sets="test_clean test_reverb"
-for s in $snrs; do test_sets="$test_sets test_noisy_$s"; done
-[ -n "$seeds" ] || seeds=$seed
-for s in $seeds; do
-  case "$s" in ''|*[!0-9]*) echo "$0: --seeds must be non-negative integers, not '$s'" >&2; exit 2 ;; esac
-done
-if [ -z "$ams" ]; then
-  ams="clean mct"; for fe in $frontends; do ams="$ams mct_$fe"; done
-fi
-for fe in $frontends; do
-  if [ ! -f "conf/enhance_${fe}.yaml" ] && [ ! -f "conf/enhance_${fe}${conf_sfx}.yaml" ]; then
-    echo "$0: --frontends: no config for '$fe' (expected $(pwd)/conf/enhance_${fe}.yaml)" >&2; exit 2
-  fi
-done
-for am in $ams; do
-  case " clean mct $(for fe in $frontends; do printf 'mct_%s ' "$fe"; done)" in
-    *" $am "*) ;;
-    *) echo "$0: --ams: unknown AM '$am' (clean, mct or mct_<fe> of --frontends)" >&2; exit 2 ;;
-  esac
-done
-# per training seed: where its models and enhanced data go (seed 0: today's names)
-exp_of() { if [ "$1" = 0 ]; then echo exp; else echo "exp/seed$1"; fi; }
-enh_of() { if [ "$1" = 0 ]; then echo "data/enh_$2"; else echo "data/seed$1/enh_$2"; fi; }
-has_am() { case " $ams " in *" $1 "*) return 0 ;; esac; return 1; }
-mkdir -p data exp/log
-# data/ and exp/ belong to one corpus (size and seed): models trained on the quick
-# corpus must never be reused (or reported) by a default-size run, and vice versa
-corpus_stamp="size=$size seed=$seed"
-if [ -f exp/.corpus ] && [ "$(cat exp/.corpus)" != "$corpus_stamp" ] && ! $force; then
-  echo "$0: exp/ holds a run on another corpus ($(cat exp/.corpus); this run: $corpus_stamp)." >&2
-  echo "  Move $(pwd)/{data,exp,corpus} away, or rerun with --force true to redo every stage." >&2
-  exit 2
-fi
-echo "$corpus_stamp" > exp/.corpus
+am_conf=conf/am_default.yaml; am_clean_conf=conf/am_clean.yaml
+if $quick; then am_conf=conf/am_quick.yaml; am_clean_conf=conf/am_clean_quick.yaml; fi
+decode_opts="--grammar grid"  # GRID: search only through the grammar
+. ../utils/stages.sh  # the stages simgrid and simwsj share (checks the options too)
 
 if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
   log "Stage 0: simulate simgrid ($size, seed $seed): TTS + rooms + noise -> data/"
@@ -106,126 +71,10 @@ if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
     data/*_clean data/*_reverb data/*_noisy*
 fi
 
-if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
-  log "Stage 1: fbank + CMVN: data/*/wav.scp -> data/*/feats.scp, cmvn.scp"
-  # make-feats skips dirs that already have complete features of this kind
-  run_step exp/make_feats/log/make_feats.log python -m pipeline make-feats \
-    --kind fbank --nj "$nj" --no-progress $forceflag \
-    data/*_clean data/*_reverb data/*_noisy*
-  run_step exp/make_feats/log/validate.log python -m pipeline validate-data-dir \
-    data/*_clean data/*_reverb data/*_noisy*
-fi
-
-if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
-  log "Stage 2: front-ends ($frontends; seeds $seeds): data/train_{noisy,reverb} -> data/train_clean => exp/enhance/<fe>"
-  train_fe() {  # train_fe FE SEED: train (resumes/skips when done), then test metrics
-    local fe=$1 e s evals=""
-    e="$(exp_of "$2")/enhance/$fe"
-    local conf="conf/enhance_${fe}${conf_sfx}.yaml"
-    [ -f "$conf" ] || conf="conf/enhance_${fe}.yaml"  # no _quick variant: the full one
-    # train-enhancer skips a finished model of the same request, resumes an
-    # interrupted one and refuses one made from another config or data
-    run_step "$e/log/train.log" python -m pipeline train-enhancer \
-      --config "$conf" \
-      --noisy data/train_noisy,data/train_reverb --clean data/train_clean \
-      --dev-noisy data/dev_noisy,data/dev_reverb --dev-clean data/dev_clean \
-      --out "$e" --device "$device" --seed "$2" --threads 1 --no-progress
-    for s in $test_sets; do [ "$s" = test_clean ] || evals="$evals --noisy data/$s --name $s"; done
-    run_step "$e/log/eval.log" python -m pipeline eval-enhancer \
-      --model "$e" $evals --clean data/test_clean --threads 1
-  }
-  # $nj one-thread jobs side by side (on 2 cores 1.6x the throughput of 2-thread jobs)
-  pool_init "$nj"
-  for sd in $seeds; do
-    for fe in $frontends; do
-      if $force; then rm -rf "$(exp_of "$sd")/enhance/$fe"; fi
-      pool_run "front-end $fe, seed $sd ($(exp_of "$sd")/enhance/$fe/log/)" train_fe "$fe" "$sd"
-    done
-  done
-  pool_wait
-fi
-
-if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
-  log "Stage 3: enhance: data/<set> -> data/enh_<fe>/<set> for $frontends (seeds $seeds)"
-  enhance_fe() {  # enhance_fe FE SEED: every set (skips outputs complete for this model)
-    local fe=$1 e out s pairs=""
-    e="$(exp_of "$2")/enhance/$fe"; out=$(enh_of "$2" "$fe")
-    for s in $train_sets $dev_sets $test_sets; do pairs="$pairs data/$s $out/$s"; done
-    run_step "$e/log/enhance.log" python -m pipeline enhance \
-      --model "$e" --threads 1 --device "$device" --no-progress $forceflag $pairs
-    run_step "$e/log/validate.log" python -m pipeline validate-data-dir "$out"/*
-  }
-  pool_init "$nj"
-  for sd in $seeds; do
-    for fe in $frontends; do
-      has_am "mct_$fe" || has_am clean || has_am mct || continue
-      pool_run "enhance $fe, seed $sd" enhance_fe "$fe" "$sd"
-    done
-  done
-  pool_wait
-fi
-
-if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
-  log "Stage 4: acoustic models ($ams; seeds $seeds) -> exp/<am>"
-  train_am() {  # train_am AM SEED CONF TRAIN_DIRS DEV_DIR (train-am resumes/skips/refuses)
-    local e
-    e="$(exp_of "$2")/$1"
-    if $force; then rm -rf "$e"; fi
-    pool_run "AM $1, seed $2 ($e/log/train.log)" run_step "$e/log/train.log" \
-      python -m pipeline train-am --config "$3" --train "$4" --dev "$5" \
-      --out "$e" --device "$device" --seed "$2" --threads 1 --no-progress
-  }
-  am_conf=conf/am_default.yaml; am_clean_conf=conf/am_clean.yaml
-  if $quick; then am_conf=conf/am_quick.yaml; am_clean_conf=conf/am_clean_quick.yaml; fi
-  pool_init "$nj"  # $nj one-thread jobs side by side, the longest (clean) first
-  for sd in $seeds; do
-    if has_am clean; then
-      train_am clean "$sd" "$am_clean_conf" data/train_clean data/dev_clean
-    fi
-    if has_am mct; then
-      train_am mct "$sd" "$am_conf" data/train_clean,data/train_reverb,data/train_noisy data/dev_noisy
-    fi
-    for fe in $frontends; do
-      has_am "mct_$fe" || continue
-      e=$(enh_of "$sd" "$fe")
-      train_am "mct_$fe" "$sd" "$am_conf" "$e/train_clean,$e/train_reverb,$e/train_noisy" "$e/dev_noisy"
-    done
-  done
-  pool_wait
-fi
-
-if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
-  log "Stage 5: decode: AM x front-end x {$test_sets} (seeds $seeds) -> exp/<am>/decode_<fe>_<set>"
-  decode_all() {  # decode_all AM FRONTEND SEED: every test set (data/ or its enh_<fe>)
-    local src=data pairs="" e
-    e="$(exp_of "$3")/$1"
-    [ "$2" = none ] || src=$(enh_of "$3" "$2")
-    for s in $test_sets; do pairs="$pairs $src/$s $e/decode_$2_$s"; done
-    run_step "$e/log/decode_$2.log" python -m pipeline decode --am "$e" \
-      --grammar grid --device "$device" --threads 1 $forceflag $pairs
-  }
-  pool_init "$nj"
-  for sd in $seeds; do
-    for am in clean mct; do
-      has_am "$am" || continue
-      pool_run "decode $am / none, seed $sd" decode_all "$am" none "$sd"
-      for fe in $frontends; do pool_run "decode $am / $fe, seed $sd" decode_all "$am" "$fe" "$sd"; done
-    done
-    for fe in $frontends; do
-      has_am "mct_$fe" || continue
-      pool_run "decode mct_$fe / $fe, seed $sd" decode_all "mct_$fe" "$fe" "$sd"
-    done
-  done
-  pool_wait
-fi
-
-if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
-  log "Stage 6: score and report: exp/[seed<N>/]*/decode_* -> exp/results.json, comparisons.json, results.csv, report.md, report.tex, wer_vs_snr.png"
-  # only this run's AMs and front-ends (not what an earlier --frontends choice left)
-  run_step exp/log/score.log python -m pipeline score exp --ams "$ams" --frontends "$frontends"
-  smoke=""; $quick && smoke="--smoke-test"
-  run_step exp/log/report.log python -m pipeline report exp $smoke
-  log "Report: $(pwd)/exp/report.md"
-fi
-
+in_stage 1 && stage_features
+in_stage 2 && stage_frontends
+in_stage 3 && stage_enhance
+in_stage 4 && stage_ams
+in_stage 5 && stage_decode
+in_stage 6 && stage_report
 log "Done (stages $stage..$stop_stage)."

@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Large-vocabulary recipe on the embedded simwsj corpus (read sentences, a closed
+# 5k vocabulary, WSJ0-5k-like). The stages simgrid runs (recipes/utils/stages.sh)
+# with character AMs and word n-gram LM decoding. Everything is written under
+# recipes/simwsj/{data,exp} (wavs under data/wav/).
+#
+# Stages:
+#   0  synthesize simwsj -> data/{train,dev,test}_{clean,reverb,noisy},
+#      data/{dev,test}_noisy_{m6dB,m3dB,0dB,3dB,6dB,9dB}
+#   1  features: 40-d log-mel fbank + CMVN stats
+#   2  front-ends (train_noisy + train_reverb -> train_clean) => exp/enhance/<fe>
+#   3  enhance every set through each front-end -> data/enh_<fe>/<set>
+#   4  character AMs: clean, mct, mct_<fe> -> exp/<am>
+#   5  LM: Kneser-Ney trigram of data/train_clean/text -> exp/lm/lm.arpa; LM weight
+#      and word score tuned on dev_noisy (mct AM, never on test) -> exp/lm/best;
+#      decode every AM x front-end x test set with the LM -> exp/<am>/decode_*,
+#      and without it (best path) -> exp/nolm/<am>/decode_*
+#   6  score and report -> exp/report.md (with LM), exp/nolm/report.md (without)
+set -euo pipefail
+cd "$(dirname "$0")"
+. ../utils/log.sh
+
+stage=0
+stop_stage=100
+quick=false        # true: small corpus and models, a few minutes on 2 cores
+device=cpu         # cpu | cuda
+nj=2               # parallel jobs (models train side by side, one thread each)
+frontends="dnn lstm"
+force=false        # true: redo stages whose outputs are complete
+seed=0             # corpus seed (and the training seed unless --seeds is given)
+seeds=""           # training seeds, e.g. "0 1 2" (default: the --seed value)
+ams=""             # AMs to train and decode (default: clean mct mct_<fe> for each fe)
+lm_order=3
+lm_weights="0.5 1 2"
+word_scores="0 1 2"
+
+help_message="Usage: $0 [options]
+  --stage N          first stage to run (default $stage)
+  --stop-stage M     last stage to run (default $stop_stage)
+  --quick true       small corpus and models (default $quick)
+  --device cpu|cuda  (default $device)
+  --nj N             parallel jobs; models train N at a time (default $nj)
+  --frontends LIST   front-ends to train/evaluate (default \"$frontends\")
+  --ams LIST         acoustic models to train/decode, from clean, mct, mct_<fe>
+                     (default: all of them)
+  --force true       redo finished stages (default $force)
+  --seed N           corpus seed; also the training seed without --seeds (default $seed)
+  --seeds LIST       training seeds (as in recipes/simgrid)
+  --lm-order N       n-gram order of the LM (default $lm_order)
+  --lm-weights LIST  LM weights tried on dev (default \"$lm_weights\")
+  --word-scores LIST word scores tried on dev (default \"$word_scores\")
+Stages: 0 synthesize simwsj, 1 features (+CMVN), 2 train front-ends, 3 enhance,
+4 train character AMs, 5 LM (tuned on dev) and decode with and without it,
+6 score and report (exp/report.md with the LM, exp/nolm/report.md without)."
+. ../utils/parse_options.sh
+. ../utils/path.sh  # after the options: --help works before anything is installed
+
+if [ $# -ne 0 ]; then echo "$0: unexpected argument '$1' (see --help)" >&2; exit 2; fi
+case "$device" in cpu|cuda) ;; *) echo "$0: --device must be cpu or cuda" >&2; exit 2 ;; esac
+
+size=default
+conf_sfx=""
+if $quick; then size=quick; conf_sfx="_quick"; fi
+am_conf=conf/am_default.yaml; am_clean_conf=conf/am_default.yaml
+if $quick; then am_conf=conf/am_quick.yaml; am_clean_conf=conf/am_quick.yaml; fi
+decode_opts=""  # set in stage 5 from the tuned LM
+. ../utils/stages.sh  # the stages simgrid and simwsj share (checks the options too)
+
+if in_stage 0; then
+  log "Stage 0: synthesize simwsj ($size, seed $seed): TTS + rooms + noise -> data/"
+  run_step exp/log/simulate.log python -m data_prep simwsj data --size "$size" \
+    --seed "$seed" --nj "$nj" --no-progress $forceflag
+  run_step exp/log/validate.log python -m pipeline validate-data-dir --no-feats \
+    data/*_clean data/*_reverb data/*_noisy*
+fi
+in_stage 1 && stage_features
+in_stage 2 && stage_frontends
+in_stage 3 && stage_enhance
+in_stage 4 && stage_ams
+
+if in_stage 5; then
+  log "Stage 5: LM: ${lm_order}-gram of data/train_clean/text -> exp/lm/lm.arpa; weights tuned on dev_noisy"
+  run_step exp/lm/log/make_lm.log python -m pipeline make-lm --text data/train_clean/text \
+    --order "$lm_order" --out exp/lm/lm.arpa
+  tune_am=mct; has_am mct || tune_am=$(echo "$ams" | awk '{print $1}')
+  for w in $lm_weights; do
+    for s in $word_scores; do
+      run_step "exp/lm/log/tune_w${w}_s${s}.log" python -m pipeline decode --am "exp/$tune_am" \
+        --lm exp/lm/lm.arpa --lm-weight "$w" --word-score "$s" --device "$device" \
+        --threads "$nj" $forceflag data/dev_noisy "exp/lm/tune/w${w}_s${s}"
+    done
+  done
+  # the pair with the lowest dev WER (ties: the first)
+  best=$(for d in exp/lm/tune/w*_s*; do
+           echo "$(awk '{print $2}' "$d/wer") ${d##*/}"; done | sort -g -s -k1,1 | head -n 1)
+  w=${best#* w}; w=${w%_s*}; s=${best##*_s}
+  echo "lm_weight $w word_score $s dev_noisy_wer ${best%% *}" > exp/lm/best
+  log "LM weight $w, word score $s (dev_noisy WER ${best%% *}% with exp/$tune_am)"
+  decode_opts="--lm exp/lm/lm.arpa --lm-weight $w --word-score $s"
+  stage_decode exp
+  decode_opts=""
+  stage_decode exp/nolm
+fi
+
+if in_stage 6; then
+  stage_report exp
+  stage_report exp/nolm
+fi
+log "Done (stages $stage..$stop_stage)."
