@@ -31,6 +31,7 @@ force=false
 seed=0
 enh_conf=../simgrid/conf   # front-end configs (enhance_<fe>.yaml)
 am_conf=../simgrid/conf/am_default.yaml
+am_clean_conf=""   # Track 1's clean AM (default: --am-conf)
 
 help_message="Usage: $0 --track 1|2 --chime2-root DIR [--wsj0-root DIR] [options]
   --track 1|2          CHiME-2 Track 1 (GRID) or Track 2 (WSJ0-5k) (default $track)
@@ -41,7 +42,8 @@ help_message="Usage: $0 --track 1|2 --chime2-root DIR [--wsj0-root DIR] [options
   --frontends LIST     (default \"$frontends\")
   --enh-conf DIR       front-end configs enhance_<fe>.yaml (default $enh_conf)
   --am-conf FILE       acoustic model config (default $am_conf; the GRID-sized
-                       default is small for WSJ0-5k: give a larger one for Track 2)"
+                       default is small for WSJ0-5k: give a larger one for Track 2)
+  --am-clean-conf FILE Track 1's clean AM config (default: --am-conf)"
 . ../utils/parse_options.sh
 . ../utils/path.sh  # after the options: --help works before anything is installed
 
@@ -139,15 +141,15 @@ fi
 
 if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
   log "Stage 4: acoustic models: $ams$(for fe in $frontends; do printf ' mct_%s' "$fe"; done) -> $exp/<am>"
-  train_am() {  # train_am AM TRAIN_DIRS DEV_DIR (train-am resumes/skips/refuses)
+  train_am() {  # train_am AM TRAIN_DIRS DEV_DIR [CONF] (train-am resumes/skips/refuses)
     if $force; then rm -rf "$exp/$1"; fi
     pool_run "AM $1 ($exp/$1/log/train.log)" run_step "$exp/$1/log/train.log" \
-      python -m pipeline train-am --config "$am_conf" --train "$2" --dev "$3" \
+      python -m pipeline train-am --config "${4:-$am_conf}" --train "$2" --dev "$3" \
       --out "$exp/$1" --device "$device" --seed "$seed" --threads 1 --no-progress
   }
   pool_init "$nj"  # $nj one-thread jobs side by side
   if [ "$track" = 1 ]; then
-    train_am clean "$data/${train}_clean" "$data/${dev}_clean"
+    train_am clean "$data/${train}_clean" "$data/${dev}_clean" "${am_clean_conf:-$am_conf}"
   fi
   mct=""; for s in $train_sets; do mct="$mct,$data/$s"; done
   train_am mct "${mct#,}" "$data/${dev}_noisy_0dB"
