@@ -757,7 +757,7 @@ def write_report(exp_root: str | Path, records: list[dict] | None = None,
     seed = min(r["seed"] for r in records)
     title = "# WER report"
     if smoke_test:
-        title += (" (smoke test: quick run on a tiny corpus with tiny models; these "
+        title += (" (smoke test: quick run on a small corpus with tiny models; these "
                   "numbers check the plumbing, they say nothing about the methods)")
     lines = [title, "",
              f"WER in percent, from `{exp_root.name}/results.json`"
