@@ -161,3 +161,21 @@ def write_request(exp: str | Path, request: dict) -> None:
 
 def mark_done(exp: str | Path) -> None:
     (Path(exp) / DONE_FILE).write_text("done\n")
+
+
+def skip_or_refuse(what: str, exp, request: dict, outputs: tuple[str, ...],
+                   force: bool = False) -> int | None:  # fmt: skip
+    """For a training verb: the exit status when there is nothing to do (0 after
+    printing ``skip: WHAT EXP (done)``; 2 after printing why ``exp`` holds another
+    request's work), or None when training should start or resume."""
+    import sys
+
+    try:
+        state = check_request(exp, request, outputs, force=force)
+    except StaleError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if state == "skip":
+        print(f"skip: {what} {exp} (done)")
+        return 0
+    return None

@@ -17,7 +17,7 @@ def _fail(msg, code: int = 1) -> int:
 
 def _train_am(args) -> int:
     from pipeline.asr import AM_OUTPUTS, DEFAULT_CONFIG
-    from pipeline.stamp import StaleError, check_request, config_hash, inputs_stamp, make_request
+    from pipeline.stamp import config_hash, inputs_stamp, make_request, skip_or_refuse
 
     config = args.config or DEFAULT_CONFIG
     train = [p for p in args.train.split(",") if p]
@@ -28,13 +28,9 @@ def _train_am(args) -> int:
     seed = "" if args.seed is None else f"\n# --seed {args.seed}"
     request = make_request("train-am", config_hash(text + seed),
                            inputs_stamp(train=train, dev=[args.dev]))  # fmt: skip
-    try:
-        state = check_request(args.out, request, AM_OUTPUTS, force=args.force)
-    except StaleError as e:
-        return _fail(e, 2)
-    if state == "skip":
-        print(f"skip: train-am {args.out} (done)")
-        return 0
+    rc = skip_or_refuse("train-am", args.out, request, AM_OUTPUTS, args.force)
+    if rc is not None:
+        return rc
     import torch
 
     from pipeline.asr.train import check_config, check_finite_inputs, check_train_dirs, train_am

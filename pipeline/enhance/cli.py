@@ -30,7 +30,7 @@ def _fail(e, code=1) -> int:
 
 def cmd_train(a) -> int:
     from pipeline.enhance.train import load_config
-    from pipeline.stamp import StaleError, check_request, config_hash, inputs_stamp, make_request
+    from pipeline.stamp import config_hash, inputs_stamp, make_request, skip_or_refuse
 
     try:
         conf = load_config(a.config, overrides=a.overrides)
@@ -46,13 +46,9 @@ def cmd_train(a) -> int:
     dirs = dict(noisy=_dirs(a.noisy), target=_dirs(tgt), dev_noisy=_dirs(a.dev_noisy),
                 dev_target=_dirs(dev_tgt))  # fmt: skip
     request = make_request("train-enhancer", config_hash(conf), inputs_stamp(**dirs))
-    try:
-        state = check_request(a.out, request, ENHANCER_OUTPUTS, force=a.force)
-    except StaleError as e:
-        return _fail(e, 2)
-    if state == "skip":
-        print(f"skip: train-enhancer {a.out} (done)")
-        return 0
+    rc = skip_or_refuse("train-enhancer", a.out, request, ENHANCER_OUTPUTS, a.force)
+    if rc is not None:
+        return rc
     import torch
 
     from pipeline.enhance.gan import TrainingDiverged
