@@ -12,7 +12,8 @@
 #   3  enhance every set through each front-end -> data/enh_<fe>/<set>
 #   4  character AMs: clean, mct, mct_<fe> -> exp/<am>
 #   5  LM: Kneser-Ney trigram of data/train_clean/text -> exp/lm/lm.arpa; LM weight
-#      and word score tuned on dev_noisy (mct AM, never on test) -> exp/lm/best;
+#      and word score tuned on dev_noisy with the mct AM (dev_clean when only the
+#      clean AM is trained; never on test) -> exp/lm/best;
 #      decode every AM x front-end x test set with the LM -> exp/<am>/decode_*,
 #      and without it (best path) -> exp/nolm/<am>/decode_*
 #   6  score and report -> exp/report.md (with LM), exp/nolm/report.md (without)
@@ -83,19 +84,22 @@ if in_stage 5; then
   run_step exp/lm/log/make_lm.log python -m pipeline make-lm --text data/train_clean/text \
     --order "$lm_order" --out exp/lm/lm.arpa
   tune_am=mct; has_am mct || tune_am=$(echo "$ams" | awk '{print $1}')
+  # tune on the dev set the AM was selected on: a clean AM on dev_clean (in noise
+  # it recognizes nothing and every weight scores ~97%), MCT AMs on dev_noisy
+  tune_dev=dev_noisy; [ "$tune_am" = clean ] && tune_dev=dev_clean
   for w in $lm_weights; do
     for s in $word_scores; do
       run_step "exp/lm/log/tune_w${w}_s${s}.log" python -m pipeline decode --am "exp/$tune_am" \
         --lm exp/lm/lm.arpa --lm-weight "$w" --word-score "$s" --device "$device" \
-        --threads "$nj" $forceflag data/dev_noisy "exp/lm/tune/w${w}_s${s}"
+        --threads "$nj" $forceflag "data/$tune_dev" "exp/lm/tune/$tune_dev/w${w}_s${s}"
     done
   done
   # the pair with the lowest dev WER (ties: the first)
-  best=$(for d in exp/lm/tune/w*_s*; do
+  best=$(for d in "exp/lm/tune/$tune_dev"/w*_s*; do
            echo "$(awk '{print $2}' "$d/wer") ${d##*/}"; done | sort -g -s -k1,1 | head -n 1)
   w=${best#* w}; w=${w%_s*}; s=${best##*_s}
-  echo "lm_weight $w word_score $s dev_noisy_wer ${best%% *}" > exp/lm/best
-  log "LM weight $w, word score $s (dev_noisy WER ${best%% *}% with exp/$tune_am)"
+  echo "lm_weight $w word_score $s ${tune_dev}_wer ${best%% *} am $tune_am" > exp/lm/best
+  log "LM weight $w, word score $s ($tune_dev WER ${best%% *}% with exp/$tune_am)"
   decode_opts="--lm exp/lm/lm.arpa --lm-weight $w --word-score $s"
   stage_decode exp
   decode_opts=""
