@@ -84,6 +84,17 @@ def cmd_chime2_wsj0(a) -> int:
     return 0
 
 
+def _corpus_options(s, sizes: list[str], size_help: str) -> None:
+    """The options every embedded corpus takes (OUT_DIR --size --seed --nj --force
+    --no-progress)."""
+    s.add_argument("out_dir", type=out_dir, help="where the data dirs go")
+    s.add_argument("--size", default="default", choices=sizes, help=size_help)
+    s.add_argument("--seed", type=int, default=0, help="same seed, same wavs")
+    s.add_argument("--nj", type=int, default=1, help="parallel jobs (processes)")
+    s.add_argument("--force", action="store_true", help="rebuild even if complete")
+    add_no_progress(s)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m data_prep",
@@ -101,18 +112,13 @@ def build_parser() -> argparse.ArgumentParser:
         "data dirs {train,dev,test}_{clean,reverb,noisy} and "
         "{dev,test}_noisy_{m6dB,m3dB,0dB,3dB,6dB,9dB} under OUT_DIR.",
     )
-    s.add_argument("out_dir", type=out_dir, help="where the data dirs go")
-    s.add_argument("--size", default="default", choices=["tiny", "quick", "default"],
-                   help="tiny: 12 talkers, 48/12/12 utterances (unit tests); quick: "
-                        "12 talkers, 480 train, 24 dev and 24 test utterances per "
-                        "condition (the smoke-test run, ~15 s); default: "
-                        "24 talkers, 3048 train, 240 dev and 600 test utterances per "
-                        "condition (CHiME-2 Track 1's test size)")  # fmt: skip
-    s.add_argument("--seed", type=int, default=0, help="same seed, same wavs")
-    s.add_argument("--nj", type=int, default=1, help="parallel jobs")
+    _corpus_options(s, ["tiny", "quick", "default"],
+                    "tiny: 12 talkers, 48/12/12 utterances (unit tests); quick: 12 "
+                    "talkers, 480 train, 24 dev and 24 test utterances per condition "
+                    "(the smoke-test run, ~15 s); default: 24 talkers, 3048 train, 240 "
+                    "dev and 600 test utterances per condition (CHiME-2 Track 1's test "
+                    "size)")  # fmt: skip
     s.add_argument("--wav-dir", default=None, help="where wavs go (default OUT_DIR/wav)")
-    s.add_argument("--force", action="store_true", help="rebuild even if complete")
-    add_no_progress(s)
     s.set_defaults(func=cmd_simgrid)
 
     s = sub.add_parser(
@@ -124,14 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
         "and write {train,dev,test}_{clean,reverb,noisy} and "
         "{dev,test}_noisy_{m6dB,...,9dB} under OUT_DIR (sentences split by split).",
     )  # fmt: skip
-    s.add_argument("out_dir", type=out_dir, help="where the data dirs go")
-    s.add_argument("--size", default="default", choices=["quick", "default"],
-                   help="quick: 240/24/24 utterances (~20 s); default: 5000 train, 300 "
-                        "dev and 330 test utterances per condition")  # fmt: skip
-    s.add_argument("--seed", type=int, default=0, help="same seed, same wavs")
-    s.add_argument("--nj", type=int, default=1, help="parallel jobs (processes)")
-    s.add_argument("--force", action="store_true", help="rebuild even if complete")
-    add_no_progress(s)
+    _corpus_options(s, ["quick", "default"],
+                    "quick: 240/24/24 utterances (~20 s); default: 5000 train, 300 dev "
+                    "and 330 test utterances per condition")  # fmt: skip
     s.set_defaults(func=cmd_simwsj)
 
     s = sub.add_parser(

@@ -164,19 +164,19 @@ def _load_utt(d, utt: str, fs: int | None = None):
 
 
 def _task(args) -> list[dict]:
-    (clean_dir, utts, seed, index, fs, rirs, noises, babble, snrs, per_snr,
-     out_dir) = args  # fmt: skip
+    """Corrupt ``items`` = [(utt, its index k in the sorted dir, wav.scp entry,
+    start, end)] (everything an utterance draws comes from ``[seed, k]``)."""
+    (items, channel, seed, fs, rirs, noises, babble, snrs, per_snr, out_dir) = args
     import soundfile as sf
 
     from data_prep.simgrid import noise as simnoise
-    from pipeline.datadir import DataDir
+    from pipeline.audio import read_audio
 
-    d = DataDir.load(clean_dir)
     out = []
-    for utt in utts:
-        k = index[utt]
+    for utt, k, entry, start, end in items:
         rng = np.random.default_rng([seed, k])
-        dry = np.asarray(_load_utt(d, utt, fs)[0], dtype=np.float64)
+        dry = np.asarray(read_audio(entry, start=start, end=end, sample_rate=fs,
+                                    channel=channel)[0], dtype=np.float64)  # fmt: skip
         n = len(dry)
         if isinstance(rirs, dict):  # measured: noise from another RIR of the list
             r = int(rng.choice(len(rirs["rirs"]), p=rirs["p"]))
@@ -292,17 +292,16 @@ def corrupt_data_dir(clean_dir, out_dir, *, rir_list=None, noise_list=None,
         versions += [f"noisy_{snr_tag(s)}" for s in sorted(set(snrs))]
     for v in versions:
         (tmp / "wav" / v).mkdir(parents=True, exist_ok=True)
-    index = {u: k for k, u in enumerate(d.utts)}
-    chunks = [d.utts[i:i + 16] for i in range(0, len(d), 16)]
-    args = [(str(clean_dir), c, int(seed), index, fs, rirs, noises, babble, snrs,
-             per_snr_dirs, str(tmp)) for c in chunks]  # fmt: skip
+    items = [(u, k, *d.wav_entry(u)) for k, u in enumerate(d.utts)]
+    args = [(items[i:i + 16], d.audio_channel, int(seed), fs, rirs, noises, babble,
+             snrs, per_snr_dirs, str(tmp)) for i in range(0, len(items), 16)]  # fmt: skip
     infos: list[dict] = []
     bar = tqdm(total=len(d), desc="corrupt", unit="utt", disable=not progress)
     try:
         if nj == 1:
             for a in args:
                 infos += _task(a)
-                bar.update(len(a[1]))
+                bar.update(len(a[0]))
         else:
             with ProcessPoolExecutor(nj, mp_context=mp.get_context("spawn")) as pool:
                 for res in pool.map(_task, args):

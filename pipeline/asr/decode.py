@@ -60,6 +60,7 @@ class LoadedAM:
         self.model.to(self.device).eval()
         g = exp_dir / "cmvn_global.ark"
         self.global_cmvn = kaldiio.load_mat(str(g)) if g.is_file() else None
+        self.lm_searchers: dict = {}  # LM options -> LexiconLMSearch (see decode)
 
     @torch.no_grad()
     def log_probs(self, feats: list) -> tuple[torch.Tensor, torch.Tensor]:
@@ -181,12 +182,16 @@ def decode(am_dir: str | Path, data_dir: str | Path, out_dir: str | Path,
 
         if grammar not in (None, "none"):
             raise ValueError("--lm and --grammar exclude each other")
-        try:
-            lm_search = LexiconLMSearch(
-                am.tokens, lm["lm"], out_dir, lexicon=lm["lexicon"],
-                lm_weight=lm["lm_weight"], word_score=lm["word_score"], beam=beam)  # fmt: skip
-        except LMError as e:
-            raise DataDirError(str(e), path=lm["lm"]) from None
+        key = json.dumps([lm, beam], sort_keys=True)
+        lm_search = am.lm_searchers.get(key)  # built once for every pair of a run
+        if lm_search is None:
+            try:
+                lm_search = LexiconLMSearch(
+                    am.tokens, lm["lm"], out_dir, lexicon=lm["lexicon"],
+                    lm_weight=lm["lm_weight"], word_score=lm["word_score"], beam=beam)  # fmt: skip
+            except LMError as e:
+                raise DataDirError(str(e), path=lm["lm"]) from None
+            am.lm_searchers[key] = lm_search
         if lm_search.left_out:
             logger.warning("decode: %d LM words hold characters the AM has no unit "
                            "for and are left out of the lexicon, e.g. %s",

@@ -20,30 +20,11 @@ set -euo pipefail
 cd "$(dirname "$0")"
 . ../utils/log.sh
 
-stage=0
-stop_stage=100
-quick=false        # true: tiny corpus and models, minutes on 2 cores
-device=cpu         # cpu | cuda
-nj=2               # parallel jobs (models train side by side, one thread each)
 frontends="dnn lstm gan gan_recon"  # gan_recon: the GAN without its adversary
-force=false        # true: redo stages whose outputs are complete
-seed=0             # corpus seed (and the training seed unless --seeds is given)
-seeds=""           # training seeds, e.g. "0 1 2" (default: the --seed value)
-ams=""             # AMs to train and decode (default: clean mct mct_<fe> for each fe)
+. ../utils/recipe_opts.sh  # the shared options: --stage ... --seeds
 
 help_message="Usage: $0 [options]
-  --stage N          first stage to run (default $stage)
-  --stop-stage M     last stage to run (default $stop_stage)
-  --quick true       tiny corpus and models (default $quick)
-  --device cpu|cuda  (default $device)
-  --nj N             parallel jobs; models train N at a time (default $nj)
-  --frontends LIST   front-ends to train/evaluate (default \"$frontends\")
-  --ams LIST         acoustic models to train/decode, from clean, mct, mct_<fe>
-                     (default: all of them)
-  --force true       redo finished stages (default $force)
-  --seed N           corpus seed; also the training seed without --seeds (default $seed)
-  --seeds LIST       training seeds, e.g. \"0 1 2\": stages 2-5 once per seed; seed 0
-                     writes exp/<am>, seed N exp/seed<N>/<am> (default: --seed)
+$common_help
 Stages: 0 simulate corpus, 1 features (+CMVN), 2 train front-ends, 3 enhance,
 4 train AMs (clean, mct, mct_<frontend>), 5 decode, 6 score and report.
 Outputs: data/, exp/ (report: exp/report.md, exp/report.tex, exp/wer_vs_snr.png;

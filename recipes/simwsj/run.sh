@@ -21,32 +21,14 @@ set -euo pipefail
 cd "$(dirname "$0")"
 . ../utils/log.sh
 
-stage=0
-stop_stage=100
-quick=false        # true: small corpus and models, a few minutes on 2 cores
-device=cpu         # cpu | cuda
-nj=2               # parallel jobs (models train side by side, one thread each)
 frontends="dnn lstm"
-force=false        # true: redo stages whose outputs are complete
-seed=0             # corpus seed (and the training seed unless --seeds is given)
-seeds=""           # training seeds, e.g. "0 1 2" (default: the --seed value)
-ams=""             # AMs to train and decode (default: clean mct mct_<fe> for each fe)
+. ../utils/recipe_opts.sh  # the shared options: --stage ... --seeds
 lm_order=3
 lm_weights="0.5 1 2"
 word_scores="0 1 2"
 
 help_message="Usage: $0 [options]
-  --stage N          first stage to run (default $stage)
-  --stop-stage M     last stage to run (default $stop_stage)
-  --quick true       small corpus and models (default $quick)
-  --device cpu|cuda  (default $device)
-  --nj N             parallel jobs; models train N at a time (default $nj)
-  --frontends LIST   front-ends to train/evaluate (default \"$frontends\")
-  --ams LIST         acoustic models to train/decode, from clean, mct, mct_<fe>
-                     (default: all of them)
-  --force true       redo finished stages (default $force)
-  --seed N           corpus seed; also the training seed without --seeds (default $seed)
-  --seeds LIST       training seeds (as in recipes/simgrid)
+$common_help
   --lm-order N       n-gram order of the LM (default $lm_order)
   --lm-weights LIST  LM weights tried on dev (default \"$lm_weights\")
   --word-scores LIST word scores tried on dev (default \"$word_scores\")

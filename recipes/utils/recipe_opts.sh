@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The options the embedded-corpus recipes share (recipes/simgrid, recipes/simwsj),
+# with their defaults and help lines: sourced by their run.sh before
+# parse_options.sh, after setting their own default $frontends.
+stage=0
+stop_stage=100
+quick=false        # true: small corpus and tiny models: a smoke test of every stage
+device=cpu         # cpu | cuda
+nj=2               # parallel jobs (models train side by side, one thread each)
+force=false        # true: redo stages whose outputs are complete
+seed=0             # corpus seed (and the training seed unless --seeds is given)
+seeds=""           # training seeds, e.g. "0 1 2" (default: the --seed value)
+ams=""             # AMs to train and decode (default: clean mct mct_<fe> for each fe)
+common_help="  --stage N          first stage to run (default $stage)
+  --stop-stage M     last stage to run (default $stop_stage)
+  --quick true       small corpus and tiny models, a smoke test (default $quick)
+  --device cpu|cuda  (default $device)
+  --nj N             parallel jobs; models train N at a time (default $nj)
+  --frontends LIST   front-ends to train/evaluate (default \"$frontends\")
+  --ams LIST         acoustic models to train/decode, from clean, mct, mct_<fe>
+                     (default: all of them)
+  --force true       redo finished stages (default $force)
+  --seed N           corpus seed; also the training seed without --seeds (default $seed)
+  --seeds LIST       training seeds, e.g. \"0 1 2\": stages 2-5 once per seed; seed 0
+                     writes exp/<am>, seed N exp/seed<N>/<am> (default: --seed)"
