@@ -334,8 +334,16 @@ def score_decode_dir(am: str, d: Path, seed: int = 0) -> dict:
     return _score_dir(am, d, seed)[0]
 
 
+_COND_RE = re.compile(r"^(?:(?P<split>.+?)_)?(?P<cond>(?:clean|reverb|noisy)(?:_.+)?)$")
+
+
 def _split_cond(test_set: str) -> tuple[str, str]:
-    """``test_noisy_0dB`` -> (``test``, ``noisy_0dB``)."""
+    """``test_noisy_0dB`` -> (``test``, ``noisy_0dB``); the split is everything
+    before the condition (``test_eval92_5k_noisy_0dB`` -> (``test_eval92_5k``,
+    ``noisy_0dB``), CHiME-2's names)."""
+    m = _COND_RE.match(test_set)
+    if m:
+        return m.group("split") or "", m.group("cond")
     return tuple(test_set.split("_", 1)) if "_" in test_set else ("", test_set)
 
 
@@ -355,15 +363,34 @@ def _pool_groups(records: list[dict]) -> dict[tuple, list[int]]:
     return {k: v for k, v in groups.items() if len(v) > 1}
 
 
+def _pairing(ids: list[np.ndarray]) -> list[np.ndarray] | None:
+    """Per set, the order that lines its utterances up with the other sets', or
+    None if the sets do not hold the same utterances. Ids match as they are
+    (simgrid, CHiME-2 Track 1) or after dropping a suffix that is constant within
+    each set (CHiME-2 Track 2: the WSJ id plus a condition digit, 440c02015)."""
+    for k in range(3):
+        keys = []
+        for u in ids:
+            if k and len({x[-k:] for x in u}) != 1:
+                break
+            keys.append(np.array([x[:len(x) - k] for x in u]))
+        else:
+            ref = np.sort(keys[0])
+            if len(np.unique(ref)) == len(ref) and all(
+                    len(x) == len(ref) and np.all(np.sort(x) == ref) for x in keys):
+                return [np.argsort(x, kind="stable") for x in keys]
+    return None
+
+
 def _stack(idx: list[int], utts: list[dict]) -> tuple[np.ndarray, np.ndarray] | None:
-    """(S, N) error and word arrays of records ``idx``, or None if the sets do
-    not hold the same utterances."""
-    first = utts[idx[0]]["utts"]
-    if any(len(utts[i]["utts"]) != len(first) or np.any(utts[i]["utts"] != first)
-           for i in idx):
+    """(S, N) error and word arrays of records ``idx`` with utterances aligned
+    across sets (see :func:`_pairing`), or None if the sets do not hold the same
+    utterances."""
+    order = _pairing([np.asarray(utts[i]["utts"]) for i in idx])
+    if order is None:
         return None
-    return (np.stack([utts[i]["err"] for i in idx]),
-            np.stack([utts[i]["n_words"] for i in idx]))
+    return (np.stack([utts[i]["err"][o] for i, o in zip(idx, order)]),
+            np.stack([utts[i]["n_words"][o] for i, o in zip(idx, order)]))
 
 
 def pooled_records(records: list[dict], utts: list[dict]) -> tuple[list[dict], list]:

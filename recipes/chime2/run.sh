@@ -11,9 +11,16 @@
 #   2  front-ends: Track 1 (noisy + reverb -> clean); Track 2 has no dry audio, so
 #      noisy -> reverberated ('target: reverb', as ESPnet's chime2 recipe does)
 #   3  enhance train/dev/test through each front-end -> data_track<N>/enh_<fe>/<set>
-#   4  acoustic models: clean (Track 1 only), mct, mct_<fe>
+#   4  acoustic models: clean (Track 1 only), mct, mct_<fe>: Track 1 word units
+#      (conf of recipes/simgrid), Track 2 characters (conf/am_track2.yaml)
 #   5  decode every AM x front-end x test set -> exp_track<N>/<am>/decode_<fe>_<set>/
-#   6  score and report (Track 1: keyword accuracy per SNR; Track 2: WER per SNR)
+#      Track 1: search through the GRID grammar. Track 2: the word n-gram LM (--lm;
+#      default WSJ0's 5k closed-vocabulary trigram tcb05cnp.z or bigram bcb05cnp.z
+#      found under --wsj0-root, else a Kneser-Ney trigram of the training text),
+#      LM weight and word score tuned on dev_dt_05_noisy with the mct AM; also
+#      decoded without the LM -> exp_track2/nolm/<am>/decode_*
+#   6  score and report (Track 1: keyword accuracy per SNR; Track 2: WER per SNR,
+#      exp_track2/report.md with the LM, exp_track2/nolm/report.md without)
 set -euo pipefail
 cd "$(dirname "$0")"
 . ../utils/log.sh
@@ -30,8 +37,10 @@ frontends="dnn lstm gan"
 force=false
 seed=0
 enh_conf=../simgrid/conf   # front-end configs (enhance_<fe>.yaml)
-am_conf=../simgrid/conf/am_default.yaml
+am_conf=""         # default: Track 1 ../simgrid/conf/am_default.yaml, Track 2 conf/am_track2.yaml
 am_clean_conf=""   # Track 1's clean AM (default: --am-conf)
+lm=""              # Track 2's ARPA LM (default: WSJ0's, else built from the training text)
+. ../utils/lm.sh   # --lm-order --lm-weights --word-scores, tune_lm
 
 help_message="Usage: $0 --track 1|2 --chime2-root DIR [--wsj0-root DIR] [options]
   --track 1|2          CHiME-2 Track 1 (GRID) or Track 2 (WSJ0-5k) (default $track)
@@ -41,9 +50,14 @@ help_message="Usage: $0 --track 1|2 --chime2-root DIR [--wsj0-root DIR] [options
   --stage N --stop-stage M --device cpu|cuda --nj N --force true --seed N
   --frontends LIST     (default \"$frontends\")
   --enh-conf DIR       front-end configs enhance_<fe>.yaml (default $enh_conf)
-  --am-conf FILE       acoustic model config (default $am_conf; the GRID-sized
-                       default is small for WSJ0-5k: give a larger one for Track 2)
-  --am-clean-conf FILE Track 1's clean AM config (default: --am-conf)"
+  --am-conf FILE       acoustic model config (default: Track 1 word units,
+                       ../simgrid/conf/am_default.yaml; Track 2 characters,
+                       conf/am_track2.yaml)
+  --am-clean-conf FILE Track 1's clean AM config (default: --am-conf)
+  --lm FILE            Track 2: ARPA LM, plain, .gz or Unix-compress .z (default:
+                       tcb05cnp.z or bcb05cnp.z under --wsj0-root, else a
+                       Kneser-Ney trigram of the training text)
+$lm_help"
 . ../utils/parse_options.sh
 . ../utils/path.sh  # after the options: --help works before anything is installed
 
@@ -66,11 +80,13 @@ if [ "$track" = 1 ]; then
   train_sets="${train}_clean ${train}_reverb ${train}_noisy"
   ams="clean mct"
   test_sets="${test}_clean"
+  [ -n "$am_conf" ] || am_conf=../simgrid/conf/am_default.yaml
 else
   train=train_si84; dev=dev_dt_05; test=test_eval92_5k
   train_sets="${train}_reverb ${train}_noisy"
   ams="mct"
   test_sets=""
+  [ -n "$am_conf" ] || am_conf=conf/am_track2.yaml
 fi
 for s in $snrs; do test_sets="$test_sets ${test}_noisy_$s"; done
 mkdir -p "$data" "$exp/log"
@@ -160,28 +176,57 @@ if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
   pool_wait
 fi
 
+decode_opts=""  # Track 1: --grammar grid; Track 2: set from the tuned LM
+[ "$track" = 1 ] && decode_opts="--grammar grid"
 if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
-  log "Stage 5: decode: AM x front-end x {$test_sets} -> $exp/<am>/decode_<fe>_<set>"
-  grammar=none; [ "$track" = 1 ] && grammar=grid
-  decode_all() {  # decode_all AM FRONTEND
+  decode_all() {  # decode_all AM FRONTEND OUT_ROOT
     local src=$data pairs=""
     [ "$2" = none ] || src="$data/enh_$2"
-    for s in $test_sets; do pairs="$pairs $src/$s $exp/$1/decode_$2_$s"; done
-    run_step "$exp/$1/log/decode_$2.log" python -m pipeline decode --am "$exp/$1" \
-      --grammar "$grammar" --device "$device" $forceflag $pairs
+    for s in $test_sets; do pairs="$pairs $src/$s $3/$1/decode_$2_$s"; done
+    run_step "$3/$1/log/decode_$2.log" python -m pipeline decode --am "$exp/$1" \
+      $decode_opts --device "$device" --threads 1 $forceflag $pairs
   }
-  for am in $ams; do
-    decode_all "$am" none
-    for fe in $frontends; do decode_all "$am" "$fe"; done
-  done
-  for fe in $frontends; do decode_all "mct_$fe" "$fe"; done
+  decode_every() {  # decode_every OUT_ROOT: every AM x front-end, $nj at a time
+    local am fe
+    pool_init "$nj"
+    for am in $ams; do
+      pool_run "decode $am / none" decode_all "$am" none "$1"
+      for fe in $frontends; do pool_run "decode $am / $fe" decode_all "$am" "$fe" "$1"; done
+    done
+    for fe in $frontends; do pool_run "decode mct_$fe / $fe" decode_all "mct_$fe" "$fe" "$1"; done
+    pool_wait
+  }
+  if [ "$track" = 2 ]; then
+    if [ -z "$lm" ] && [ -n "$wsj0_root" ]; then  # WSJ0's LMs, names in any case
+      lm=$(find -L "$wsj0_root" -type f \( -iname tcb05cnp.z -o -iname bcb05cnp.z \) \
+             | sort -f | head -n 1)
+    fi
+    if [ -z "$lm" ]; then
+      log "Stage 5: no --lm and no WSJ0 LM found: ${lm_order}-gram of $data/${train}_reverb/text"
+      run_step "$exp/lm/log/make_lm.log" python -m pipeline make-lm \
+        --text "$data/${train}_reverb/text" --order "$lm_order" --out "$exp/lm/lm.arpa"
+      lm=$exp/lm/lm.arpa
+    fi
+    [ -f "$lm" ] || { echo "$0: --lm $lm: no such file" >&2; exit 2; }
+    log "Stage 5: LM $lm: weight and word score tuned on $data/${dev}_noisy with $exp/mct"
+    tune_lm "$lm" "$exp/lm" "$exp/mct" "$data/${dev}_noisy"
+  fi
+  log "Stage 5: decode ($decode_opts): AM x front-end x {$test_sets} -> $exp/<am>/decode_<fe>_<set>"
+  decode_every "$exp"
+  if [ "$track" = 2 ]; then
+    log "Stage 5: decode without the LM (best path) -> $exp/nolm/<am>/decode_<fe>_<set>"
+    decode_opts=""
+    decode_every "$exp/nolm"
+  fi
 fi
 
 if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
-  log "Stage 6: score and report -> $exp/results.json, $exp/report.md, $exp/wer_vs_snr.png"
-  run_step "$exp/log/score.log" python -m pipeline score "$exp"
-  run_step "$exp/log/report.log" python -m pipeline report "$exp"
-  log "Report: $(pwd)/$exp/report.md"
+  for root in $exp $([ "$track" = 2 ] && echo "$exp/nolm"); do
+    log "Stage 6: score and report -> $root/results.json, $root/report.md, $root/wer_vs_snr.png"
+    run_step "$root/log/score.log" python -m pipeline score "$root"
+    run_step "$root/log/report.log" python -m pipeline report "$root"
+    log "Report: $(pwd)/$root/report.md"
+  done
 fi
 
 log "Done (stages $stage..$stop_stage)."

@@ -23,15 +23,11 @@ cd "$(dirname "$0")"
 
 frontends="dnn lstm"
 . ../utils/recipe_opts.sh  # the shared options: --stage ... --seeds
-lm_order=3
-lm_weights="0.5 1 2"
-word_scores="0 1 2"
+. ../utils/lm.sh           # --lm-order --lm-weights --word-scores, tune_lm
 
 help_message="Usage: $0 [options]
 $common_help
-  --lm-order N       n-gram order of the LM (default $lm_order)
-  --lm-weights LIST  LM weights tried on dev (default \"$lm_weights\")
-  --word-scores LIST word scores tried on dev (default \"$word_scores\")
+$lm_help
 Stages: 0 synthesize simwsj, 1 features (+CMVN), 2 train front-ends, 3 enhance,
 4 train character AMs, 5 LM (tuned on dev) and decode with and without it,
 6 score and report (exp/report.md with the LM, exp/nolm/report.md without)."
@@ -69,20 +65,7 @@ if in_stage 5; then
   # tune on the dev set the AM was selected on: a clean AM on dev_clean (in noise
   # it recognizes nothing and every weight scores ~97%), MCT AMs on dev_noisy
   tune_dev=dev_noisy; [ "$tune_am" = clean ] && tune_dev=dev_clean
-  for w in $lm_weights; do
-    for s in $word_scores; do
-      run_step "exp/lm/log/tune_w${w}_s${s}.log" python -m pipeline decode --am "exp/$tune_am" \
-        --lm exp/lm/lm.arpa --lm-weight "$w" --word-score "$s" --device "$device" \
-        --threads "$nj" $forceflag "data/$tune_dev" "exp/lm/tune/$tune_dev/w${w}_s${s}"
-    done
-  done
-  # the pair with the lowest dev WER (ties: the first)
-  best=$(for d in "exp/lm/tune/$tune_dev"/w*_s*; do
-           echo "$(awk '{print $2}' "$d/wer") ${d##*/}"; done | sort -g -s -k1,1 | head -n 1)
-  w=${best#* w}; w=${w%_s*}; s=${best##*_s}
-  echo "lm_weight $w word_score $s ${tune_dev}_wer ${best%% *} am $tune_am" > exp/lm/best
-  log "LM weight $w, word score $s ($tune_dev WER ${best%% *}% with exp/$tune_am)"
-  decode_opts="--lm exp/lm/lm.arpa --lm-weight $w --word-score $s"
+  tune_lm exp/lm/lm.arpa exp/lm "exp/$tune_am" "data/$tune_dev"
   stage_decode exp
   decode_opts=""
   stage_decode exp/nolm

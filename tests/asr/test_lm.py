@@ -15,6 +15,7 @@ import pytest
 
 from pipeline.asr.lm import BOS, EOS, UNK, KneserNey, LMError, arpa_vocab, plain_arpa
 from tests.asr.conftest import tiny_config
+from tests.unix_compress import lzw_compress
 
 WORDS = "the cat dog sat on a mat ran to house big small red san francisco".split()
 
@@ -81,57 +82,12 @@ def test_compressed_arpa_files_are_read(tmp_path):
         subprocess.run(["compress", "-c", str(arpa)], check=True,
                        stdout=open(tmp_path / "lm.z", "wb"))  # fmt: skip
     else:  # an LZW stream made in-test (the .Z format: 9-16 bit codes, block mode)
-        (tmp_path / "lm.z").write_bytes(_lzw_compress(arpa.read_bytes()))
+        (tmp_path / "lm.z").write_bytes(lzw_compress(arpa.read_bytes()))
     assert arpa_vocab(tmp_path / "lm.z") == arpa_vocab(arpa)
     assert plain_arpa(tmp_path / "lm.z", tmp_path / "w2").read_text() == arpa.read_text()
     (tmp_path / "bad.arpa").write_text("hello\nworld\n")
     with pytest.raises(LMError, match="bad.arpa: not an ARPA file"):
         arpa_vocab(tmp_path / "bad.arpa")
-
-
-def _lzw_compress(data: bytes) -> bytes:
-    """Unix compress (.Z) output: magic 1f 9d, 16-bit maximum, block mode; codes
-    packed LSB first, their width growing from 9 bits when the decoder's next free
-    code outgrows it; each width's codes fill whole groups of 8 (as compress pads
-    them). No table reset: fine for small inputs."""
-    out = bytearray(b"\x1f\x9d\x90")
-    table = {bytes([i]): i for i in range(256)}
-    next_code, width, bits, nbits, n_width, k = 257, 9, 0, 0, 0, 0
-
-    def emit(code):
-        nonlocal bits, nbits, n_width, width, k
-        k += 1
-        while 257 + max(k - 2, 0) > (1 << width) - 1 and width < 16:
-            nbits += ((8 - n_width % 8) % 8) * width  # pad the group with zeros
-            while nbits >= 8:
-                out.append(bits & 0xFF)
-                bits >>= 8
-                nbits -= 8
-            width, n_width = width + 1, 0
-        bits |= code << nbits
-        nbits += width
-        n_width += 1
-        while nbits >= 8:
-            out.append(bits & 0xFF)
-            bits >>= 8
-            nbits -= 8
-
-    w = b""
-    for byte in data:
-        wc = w + bytes([byte])
-        if wc in table:
-            w = wc
-            continue
-        emit(table[w])
-        if next_code < 1 << 16:
-            table[wc] = next_code
-            next_code += 1
-        w = bytes([byte])
-    if w:
-        emit(table[w])
-    if nbits:
-        out.append(bits & 0xFF)
-    return bytes(out)
 
 
 def test_make_lm_cli_and_lm_decoding_beats_best_path(tmp_path, feats_dirs, capsys):

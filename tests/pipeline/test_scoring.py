@@ -256,3 +256,23 @@ def test_seeds_are_recorded_and_summarised(tmp_path):
     assert {r["seed"] for r in recs} == {0, 1, 2}
     report = write_report(tmp_path).read_text()
     assert "## Seeds" in report
+
+
+def test_pooled_chime2_names_and_condition_digit_ids(tmp_path):
+    """CHiME-2 sets (``test_eval92_5k_noisy_0dB``) pool per split, and Track 2's
+    utt-ids (WSJ id + a condition digit per SNR) pair across SNRs: the errors of
+    440c0201 at 0 dB (440c02015) and at 6 dB (440c02013) are resampled together."""
+    refs = {"440c0201": "the cat sat", "440c0202": "a dog ran far"}
+    hyps = {0: {"440c0201": "the cat", "440c0202": "a dog ran far"},
+            6: {"440c0201": "the cat sat", "440c0202": "a dog ran far"}}
+    for snr, digit in ((0, 5), (6, 3)):
+        d = tmp_path / "mct" / f"decode_none_test_eval92_5k_noisy_{snr}dB"
+        write_decode_scores(d, {u + str(digit): t for u, t in refs.items()},
+                            {u + str(digit): t for u, t in hyps[snr].items()})
+        (d / "utt2snr").write_text("".join(f"{u}{digit} {snr}\n" for u in refs))
+    recs = score_exp(tmp_path)
+    p = next(r for r in recs if r.get("pooled"))
+    assert p["test_set"] == "test_eval92_5k_noisy_avg" and p["n_utts"] == 2
+    assert p["pooled"] == ["test_eval92_5k_noisy_0dB", "test_eval92_5k_noisy_6dB"]
+    assert p["n_err"] == 1 and p["wer"] == round(100 / 7 / 2, 2)  # 1 of 7 words at 0 dB
+    assert "0 dB" in write_report(tmp_path).read_text()
