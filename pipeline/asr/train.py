@@ -63,6 +63,17 @@ class CTCBrain(sb.Brain):
     Also measures the share of each training step spent waiting for data
     (``data_share`` in the train log)."""
 
+    def _wrap_distributed(self):
+        """DDP as SpeechBrain wraps it, except on CPUs (gloo): there BatchNorm stays
+        per process (SyncBatchNorm runs on GPUs only)."""
+        if not (self.distributed_launch and self.distributed_backend == "gloo"):
+            return super()._wrap_distributed()
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        for name, module in self.modules.items():
+            if any(p.requires_grad for p in module.parameters()):
+                self.modules[name] = DDP(module, find_unused_parameters=self.find_unused_parameters)
+
     def on_fit_start(self):
         super().on_fit_start()
         self._t_end = None
@@ -137,7 +148,8 @@ class CTCBrain(sb.Brain):
                 {"epoch": epoch, "lr": round(self.optimizer.param_groups[0]["lr"], 6)},
                 train_stats=train, valid_stats=stats,
             )  # fmt: skip
-            logger.info("epoch %d: train loss %.3f (%.0f s, data %.1f%%), dev loss "
+            (logger.info if sb.utils.distributed.if_main_process() else logger.debug)(
+                        "epoch %d: train loss %.3f (%.0f s, data %.1f%%), dev loss "
                         "%.3f, dev WER %.2f%%", epoch, self._train_loss,
                         self._train_time, 100 * self._data_share, stage_loss, wer)  # fmt: skip
             self.checkpointer.save_and_keep_only(meta={"WER": wer, "epoch": epoch},
@@ -242,6 +254,10 @@ def train_am(config: str | Path, train_dirs: list[str | Path], dev_dir: str | Pa
     from speechbrain.utils.checkpoints import Checkpointer
     from speechbrain.utils.train_logger import FileTrainLogger
 
+    from pipeline import distributed as ddp
+
+    device = ddp.init(device)  # torchrun: join the process group (no-op otherwise)
+    main = ddp.is_main()  # only rank 0 writes
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     raw, _ = load_hparams(config, {"seed": seed} if seed is not None else None)
@@ -257,29 +273,36 @@ def train_am(config: str | Path, train_dirs: list[str | Path], dev_dir: str | Pa
         logger.info("train-am: max_train_utts %d: training on a random subset", n_max)
     dev_entries, dev_stats, _ = training_entries([dev_dir])
     tok_path = out_dir / "tokens.txt"
-    if tok_path.is_file():  # resuming: keep the unit ids of the checkpoint
-        tokens = Tokens.load(tok_path)
-    else:
-        tokens = Tokens.from_texts((e["text"] for e in entries.values()), raw["token_type"])
-        tokens.save(tok_path)
+
+    def _tokens():
+        if tok_path.is_file():  # resuming: keep the unit ids of the checkpoint
+            return Tokens.load(tok_path)
+        t = Tokens.from_texts((e["text"] for e in entries.values()), raw["token_type"])
+        t.save(tok_path)
+        return t
+
+    tokens = ddp.on_main(_tokens)
     gstats = global_stats(train_dirs) if raw["cmvn"] == "global" else None
-    if gstats is not None:
+    if gstats is not None and main:
         kaldiio.save_mat(str(out_dir / "cmvn_global.ark"), gstats)
     first = next(iter(entries.values()))
     feat_dim = int(kaldiio.load_mat(first["ark"]).shape[1])
     overrides = {"feat_dim": feat_dim, "n_tokens": len(tokens), "seed": seed}
     hp, text = load_hparams(config, overrides)
-    (out_dir / "hparams.yaml").write_text(text)
+    if main:
+        (out_dir / "hparams.yaml").write_text(text)
     meta = dict(feat_dim=feat_dim, n_tokens=len(tokens), token_type=tokens.kind,
                 cmvn=hp["cmvn"], norm_vars=bool(hp["norm_vars"]), seed=seed,
                 train=[str(Path(p).resolve()) for p in train_dirs],
                 dev=str(Path(dev_dir).resolve()),
                 n_train_utts=len(entries),
-                n_params=sum(p.numel() for p in hp["model"].parameters()))  # fmt: skip
-    tmp = out_dir / ".am.json.tmp"
-    tmp.write_text(json.dumps(meta, indent=1) + "\n")
-    os.replace(tmp, out_dir / "am.json")
-    logger.info("train-am: %d train utts (%d frames), %d dev, %d tokens (%s), "
+                n_params=sum(p.numel() for p in hp["model"].parameters()),
+                world_size=ddp.world_size())  # fmt: skip
+    if main:
+        tmp = out_dir / ".am.json.tmp"
+        tmp.write_text(json.dumps(meta, indent=1) + "\n")
+        os.replace(tmp, out_dir / "am.json")
+    (logger.info if main else logger.debug)("train-am: %d train utts (%d frames), %d dev, %d tokens (%s), "
                 "%d params; data ready in %.1f s", len(entries),
                 sum(e["num_frames"] for e in entries.values()), len(dev_entries),
                 len(tokens), tokens.kind, meta["n_params"], time.time() - t0)  # fmt: skip
@@ -301,14 +324,21 @@ def train_am(config: str | Path, train_dirs: list[str | Path], dev_dir: str | Pa
         run_opts={"device": device, "noprogressbar": not progress,
                   "ckpt_interval_minutes": 0, "max_grad_norm": hp["max_grad_norm"],
                   # bf16: autocast in training (CPUs with avx512_bf16 / AMX, GPUs)
-                  "precision": hp.get("precision", "fp32")},
+                  "precision": hp.get("precision", "fp32"),
+                  # torchrun: SpeechBrain wraps the model in DDP and shards the
+                  # batch sampler per rank (DistributedSamplerWrapper)
+                  "distributed_backend": "nccl" if str(device).startswith("cuda") else "gloo"},
         checkpointer=checkpointer,
     )  # fmt: skip
     brain.tokens = tokens
-    brain.n_batches = len(sampler)  # for the LR schedule
+    # for the LR schedule: each rank takes every world_size-th batch
+    brain.n_batches = math.ceil(len(sampler) / ddp.world_size())
     brain.fit(hp["epoch_counter"], train_ds, dev_ds,
               train_loader_kwargs={"batch_sampler": sampler, "num_workers": 0},
               valid_loader_kwargs={"batch_size": 64})  # fmt: skip
+    ddp.barrier()
+    if not main:
+        return out_dir
     mark_done(out_dir)
     logger.info("train-am: done in %.0f s -> %s", time.time() - t0, out_dir)
     return out_dir

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -46,7 +47,16 @@ def cmd_train(a) -> int:
     dirs = dict(noisy=_dirs(a.noisy), target=_dirs(tgt), dev_noisy=_dirs(a.dev_noisy),
                 dev_target=_dirs(dev_tgt))  # fmt: skip
     request = make_request("train-enhancer", config_hash(conf), inputs_stamp(**dirs))
-    rc = skip_or_refuse("train-enhancer", a.out, request, ENHANCER_OUTPUTS, a.force)
+    device = a.device
+    if os.environ.get("LOCAL_RANK") is not None:  # torchrun: one process per rank
+        from pipeline import distributed as ddp
+
+        device = ddp.init(device)
+        rc = ddp.on_main(skip_or_refuse, "train-enhancer", a.out, request,
+                         ENHANCER_OUTPUTS, a.force)  # fmt: skip
+    else:
+        ddp = None
+        rc = skip_or_refuse("train-enhancer", a.out, request, ENHANCER_OUTPUTS, a.force)
     if rc is not None:
         return rc
     import torch
@@ -56,15 +66,20 @@ def cmd_train(a) -> int:
     from pipeline.stamp import write_request
 
     torch.set_num_threads(a.threads) if a.threads else None
-    write_request(a.out, request)
+    if ddp is None or ddp.is_main():
+        write_request(a.out, request)
     try:
         m = train_enhancer(conf, dirs["noisy"], dirs["target"], dirs["dev_noisy"],
-                           dirs["dev_target"], a.out, device=a.device,
-                           progress=not a.no_progress, source=a.config)  # fmt: skip
+                           dirs["dev_target"], a.out, device=device,
+                           progress=not a.no_progress, source=a.config,
+                           stream_above=a.stream_above,
+                           block_frames=a.stream_block)  # fmt: skip
     except ValueError as e:
         return _fail(e, 2)
     except TrainingDiverged as e:  # the message names the epoch and step
         return _fail(e, 1)
+    if ddp is not None and not ddp.is_main():
+        return 0
     d = m["dev"]["all"]
     print(f"{a.out}: best epoch {m['best_epoch']}, dev MSE {d.get('input_mse', '-')} "
           f"-> {d['enh_mse']}, LSD {d.get('input_lsd_db', '-')} -> "
@@ -154,7 +169,9 @@ def register(sub) -> None:
         "agree). --noisy/--clean may repeat or take comma lists: one clean dir is "
         "paired with every noisy dir, or one per noisy dir (MCT: noisy + reverb "
         "inputs). With 'target: reverb' in the config, --reverb/--dev-reverb give "
-        "the targets instead. Resumes from EXP/ckpt/last.pt.",
+        "the targets instead. Resumes from EXP/ckpt/last.pt. Data-parallel: "
+        "'torchrun --nproc_per_node N -m pipeline train-enhancer ...' (each "
+        "process takes 1/N of every minibatch; rank 0 writes EXP).",
     )  # fmt: skip
     s.add_argument("--config", required=True, help="HyperPyYAML config")
     s.add_argument("--overrides", default=None, metavar="YAML",
@@ -178,6 +195,16 @@ def register(sub) -> None:
     s.add_argument("--seed", type=int, default=None, help="overrides the config's seed")
     add_threads(s, default=0)
     add_no_progress(s)
+    from pipeline.enhance import STREAM_ABOVE_FRAMES, STREAM_BLOCK_FRAMES
+
+    s.add_argument("--stream-above", type=int, default=STREAM_ABOVE_FRAMES,
+                   metavar="FRAMES",
+                   help="stream a training set of more frames from its arks in "
+                        "shuffled blocks instead of loading it (memory: one block; "
+                        f"default {STREAM_ABOVE_FRAMES:,}; 0: always)")  # fmt: skip
+    s.add_argument("--stream-block", type=int, default=STREAM_BLOCK_FRAMES,
+                   metavar="FRAMES",
+                   help=f"frames per streamed block (default {STREAM_BLOCK_FRAMES:,})")
     s.set_defaults(func=cmd_train)
 
     s = sub.add_parser(

@@ -134,6 +134,110 @@ class ParallelSet:
                     len(xin), sum(len(v) for v in xin.values()))  # fmt: skip
 
 
+@dataclass
+class StreamedPairs:
+    """A training set read from its arks on demand instead of held in memory:
+    the (input, target) ``feats.scp`` entries and frame counts of every pair of
+    utterances (fbank inputs only). :meth:`load` reads a block of them into a
+    :class:`ParallelSet`; :meth:`stats` is one streaming pass for the
+    normalisation statistics. Peak memory is one block, whatever the corpus."""
+
+    x_entries: list = field(default_factory=list)
+    y_entries: list = field(default_factory=list)
+    lens: np.ndarray = None
+    utts: list = field(default_factory=list)
+    sources: list = field(default_factory=list)
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.lens.sum())
+
+    @classmethod
+    def from_dirs(cls, noisy, clean) -> StreamedPairs:
+        """Index matching lists of dirs (as :func:`pipeline.enhance.train.pairs`)
+        from their feats.scp and utt2num_frames, reading no features; the same
+        checks as :meth:`ParallelSet.add_pair`."""
+        s, lens = cls(), []
+        for nd, cd in zip(noisy, clean):
+            dn, dc = DataDir.load(nd), DataDir.load(cd)
+            for d, p in ((dn, nd), (dc, cd)):
+                if d.feats_scp is None or d.utt2num_frames is None:
+                    raise DataDirError("no feats.scp / utt2num_frames: run 'python -m "
+                                       "pipeline make-feats' first", path=Path(p) / "feats.scp")
+                if _feats_type(d) not in (None, "fbank"):
+                    raise DataDirError(f"features are '{_feats_type(d)}', the front-end "
+                                       "needs log-mel 'fbank'", path=Path(p) / "feats_type")
+            if set(dn.utts) != set(dc.utts):
+                raise DataDirError(f"not parallel: {len(dn.utts)} utterances in {nd}, "
+                                   f"{len(dc.utts)} in {cd}", path=nd)  # fmt: skip
+            for u in dn.utts:
+                a, b = int(dn.utt2num_frames[u]), int(dc.utt2num_frames[u])
+                if a != b:
+                    raise DataDirError(f"frame counts differ between {nd} and {cd} "
+                                       f"(e.g. '{u}': {a} vs {b} frames)", path=nd)
+                s.x_entries.append(dn.feats_scp[u])
+                s.y_entries.append(dc.feats_scp[u])
+                s.utts.append(u)
+                s.sources.append(str(nd))
+                lens.append(a)
+        s.lens = np.asarray(lens, dtype=np.int64)
+        return s
+
+    def _read(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        import kaldiio
+
+        x = np.array(kaldiio.load_mat(self.x_entries[i]), dtype=np.float32)
+        y = np.array(kaldiio.load_mat(self.y_entries[i]), dtype=np.float32)
+        if len(x) != len(y) or len(x) != self.lens[i]:
+            raise DataDirError(f"'{self.utts[i]}': {len(x)} input and {len(y)} target "
+                               f"frames, utt2num_frames says {self.lens[i]}",
+                               path=self.sources[i])  # fmt: skip
+        check_finite(self.sources[i], {self.utts[i]: x})
+        check_finite(self.sources[i], {self.utts[i]: y})
+        return x, y
+
+    def load(self, idx) -> ParallelSet:
+        """Utterances ``idx`` (in that order) as an in-memory :class:`ParallelSet`."""
+        out = ParallelSet()
+        for i in idx:
+            x, y = self._read(int(i))
+            out.inputs.append(x)
+            out.targets.append(y)
+            out.utts.append(self.utts[i])
+            out.groups.append({})
+            out.sources.append(self.sources[i])
+        return out
+
+    def stats(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Per-dimension (input mean, input std, target mean, target std) in one
+        pass over the arks (float64 sums)."""
+        acc = None
+        for i in range(len(self.utts)):
+            x, y = self._read(i)
+            cur = [x.sum(0, dtype=np.float64), (x.astype(np.float64) ** 2).sum(0),
+                   y.sum(0, dtype=np.float64), (y.astype(np.float64) ** 2).sum(0)]
+            acc = cur if acc is None else [a + c for a, c in zip(acc, cur)]
+        n = float(self.num_frames)
+        mx, my = acc[0] / n, acc[2] / n
+        sx = np.sqrt(np.maximum(acc[1] / n - mx ** 2, 0.0))
+        sy = np.sqrt(np.maximum(acc[3] / n - my ** 2, 0.0))
+        return mx, sx, my, sy
+
+    def blocks(self, order: np.ndarray, max_frames: int) -> list[np.ndarray]:
+        """``order`` cut into consecutive blocks of at most ``max_frames`` frames
+        (at least one utterance each)."""
+        out, cur, n = [], [], 0
+        for i in order:
+            if cur and n + self.lens[i] > max_frames:
+                out.append(np.asarray(cur))
+                cur, n = [], 0
+            cur.append(int(i))
+            n += int(self.lens[i])
+        if cur:
+            out.append(np.asarray(cur))
+        return out
+
+
 def frame_errors(pred: np.ndarray, ref: np.ndarray) -> tuple[float, float, int]:
     """Sums over frames of the squared error and of the LSD, and the frame count.
 

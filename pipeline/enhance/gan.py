@@ -51,6 +51,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from pipeline import distributed as ddp
 from pipeline.enhance.models import LSTMMapper, register_frontend
 from pipeline.enhance.train import ChunkStep
 
@@ -282,11 +283,14 @@ class GANStep(ChunkStep):
             raise TrainingDiverged(msg)
 
     def _update(self, loss, params, opt, what, step) -> bool:
-        """Backward + clip + step unless the loss or gradient is non-finite."""
-        if not _finite(loss):
+        """Backward + clip + step unless the loss or gradient is non-finite (on
+        any rank, when data-parallel: all ranks skip together)."""
+        if not ddp.all_true(_finite(loss)):
             self._bad(f"{what} loss", step)
             return False
         loss.backward()
+        params = list(params)
+        ddp.average_grads(params)
         clip = self.conf["grad_clip"] or math.inf
         norm = nn.utils.clip_grad_norm_(params, clip)
         if not _finite(norm):

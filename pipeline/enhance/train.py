@@ -43,7 +43,10 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from pipeline.enhance.data import ParallelSet, grouped_metrics
+from pipeline import distributed as ddp
+from pipeline.datadir import DataDirError
+from pipeline.enhance import STREAM_ABOVE_FRAMES, STREAM_BLOCK_FRAMES
+from pipeline.enhance.data import ParallelSet, StreamedPairs, grouped_metrics
 from pipeline.enhance.models import FeatureMapper, build_model
 from pipeline.stamp import mark_done
 
@@ -171,12 +174,19 @@ class TrainStep:
         opt.zero_grad(set_to_none=True)
         loss = self.loss(batch)
         loss.backward()
+        ddp.average_grads(self.model.parameters())
         if self.conf["grad_clip"]:
             nn.utils.clip_grad_norm_(self.model.parameters(), self.conf["grad_clip"])
         opt.step()
         return {"loss": loss.item()}
 
+    # set by the Trainer while it streams a block of a large training set: that
+    # block's share of the epoch's batches
+    batch_budget: int | None = None
+
     def num_batches(self, data: NormalizedData) -> int:
+        if self.batch_budget is not None:
+            return self.batch_budget
         n = self.conf["frames_per_epoch"] or int(data.lens.sum())
         return max(1, n // self._frames_per_batch())
 
@@ -364,31 +374,40 @@ class Trainer:
     """
 
     def __init__(self, conf: dict, exp_dir: str | Path, device: str = "cpu",
-                 progress: bool = True):  # fmt: skip
+                 progress: bool = True, block_frames: int = 0):  # fmt: skip
         self.conf = normalize_config(conf)
         self.tconf = self.conf["training"]
         self.exp = Path(exp_dir)
         self.device = torch.device(device)
         self.progress = progress
+        self.block_frames = block_frames  # a StreamedPairs train set: frames per block
 
     def fit(self, train: ParallelSet, dev: ParallelSet) -> dict:
         """Train to the epoch budget or early stop; returns ``metrics.json``."""
         conf, tc = self.conf, self.tconf
-        if not train.inputs or not dev.inputs:
+        streamed = isinstance(train, StreamedPairs)
+        if not train.utts or not dev.inputs:
             raise ValueError("empty training or dev set")
-        (self.exp / "ckpt").mkdir(parents=True, exist_ok=True)
+        main = ddp.is_main()
+        if main:
+            (self.exp / "ckpt").mkdir(parents=True, exist_ok=True)
         seed = int(conf["seed"])
         torch.manual_seed(seed)
-        in_dim, out_dim = train.inputs[0].shape[1], train.targets[0].shape[1]
+        first = train.load([0]) if streamed else train
+        in_dim, out_dim = first.inputs[0].shape[1], first.targets[0].shape[1]
         model = build_model(conf["frontend"], in_dim, out_dim, conf["frontend_conf"])
-        allx = np.concatenate(train.inputs).astype(np.float64)
-        ally = np.concatenate(train.targets).astype(np.float64)
-        model.set_normalization(allx.mean(0), allx.std(0), ally.mean(0), ally.std(0))
-        del allx, ally
+        if streamed:  # one pass over the arks
+            model.set_normalization(*train.stats())
+        else:
+            allx = np.concatenate(train.inputs).astype(np.float64)
+            ally = np.concatenate(train.targets).astype(np.float64)
+            model.set_normalization(allx.mean(0), allx.std(0), ally.mean(0), ally.std(0))
+            del allx, ally
         step = step_class(conf["frontend"]).from_config(model, conf)
-        _write_config(self.exp / "config.yaml", step.resolved_config(conf))
+        if main:
+            _write_config(self.exp / "config.yaml", step.resolved_config(conf))
         infer = step.inference_model()
-        data = NormalizedData(train, model, step.pad)
+        data = train if streamed else NormalizedData(train, model, step.pad)
         optimizers = step.make_optimizers()
         state = {"epoch": 0, "best_loss": float("inf"), "best_epoch": 0, "bad": 0,
                  "history": [], "lr": tc["lr"]}  # fmt: skip
@@ -403,7 +422,8 @@ class Trainer:
             logger.info("resuming %s from epoch %d", self.exp, state["epoch"])
         for m in step.modules().values():
             m.to(self.device)
-        data.x, data.y = data.x.to(self.device), data.y.to(self.device)
+        if not streamed:
+            data.x, data.y = data.x.to(self.device), data.y.to(self.device)
         if hasattr(step, "offsets"):
             step.offsets = step.offsets.to(self.device)
 
@@ -420,12 +440,15 @@ class Trainer:
             step.begin_epoch(epoch)
             t0 = time.time()
             tot, n = 0.0, 0
-            bar = tqdm(step.batches(data, gen), total=step.num_batches(data),
+            batches = (self._streamed_batches(step, train, model, gen) if streamed
+                       else step.batches(data, gen))
+            bar = tqdm(batches, total=step.num_batches(data),
                        desc=f"{conf['frontend']} epoch {epoch}", unit="batch",
-                       disable=not self.progress, leave=False)  # fmt: skip
+                       disable=not (self.progress and main), leave=False)  # fmt: skip
             for batch in bar:
+                batch = ddp.shard(batch)  # this rank's share of the global batch
                 if self.device.type != "cpu":
-                    batch = tuple(b.to(self.device) for b in batch)
+                    batch = tuple(b.to(self.device, non_blocking=True) for b in batch)
                 losses = step.train_batch(batch, optimizers)
                 if losses is None:
                     continue
@@ -433,28 +456,30 @@ class Trainer:
                 n += 1
                 if n % 50 == 0:
                     bar.set_postfix(loss=f"{tot / n:.4f}")
-            infer.to("cpu")
-            dev_out = predict(infer, dev.inputs)
-            infer.to(self.device)
-            dev_loss = norm_loss(dev_out, dev, infer)
+            tot, n = ddp.sum_floats(tot, n)  # over the ranks' shards
+            dev_loss = ddp.on_main(self._dev_loss, infer, dev)  # one decision for all
             rec = {"epoch": epoch, "train_loss": round(tot / max(n, 1), 5),
                    "dev_loss": round(dev_loss, 5), "lr": state["lr"],
                    "seconds": round(time.time() - t0, 1),
                    **step.end_epoch(epoch)}  # fmt: skip
             state["history"].append(rec)
-            logger.info("%s epoch %d: train %.4f dev %.4f (lr %.2g, %.1f s)",
+            (logger.info if main else logger.debug)(
+                        "%s epoch %d: train %.4f dev %.4f (lr %.2g, %.1f s)",
                         conf["frontend"], epoch, rec["train_loss"], dev_loss,
                         state["lr"], rec["seconds"])  # fmt: skip
             if dev_loss < state["best_loss"]:
                 state.update(best_loss=dev_loss, best_epoch=epoch, bad=0)
-                infer.to("cpu")
-                _write_atomic(self.exp / MODEL_FILE, model_payload(
-                    infer, conf, {"epoch": epoch, "dev_loss": dev_loss}))  # fmt: skip
-                infer.to(self.device)
+                if main:
+                    infer.to("cpu")
+                    _write_atomic(self.exp / MODEL_FILE, model_payload(
+                        infer, conf, {"epoch": epoch, "dev_loss": dev_loss}))  # fmt: skip
+                    infer.to(self.device)
             else:
                 state["bad"] += 1
                 state["lr"] *= tc["lr_decay"]
             state["epoch"] = epoch
+            if not main:
+                continue
             _write_atomic(last, {
                 "modules": {k: {n: v.detach().cpu().clone()
                                 for n, v in m.state_dict().items()}
@@ -463,7 +488,40 @@ class Trainer:
                 "state": state,
             })  # fmt: skip
 
-        # dev metrics of the best model
+        ddp.barrier()
+        return ddp.on_main(self._finish, infer, train, dev, state, t_start)
+
+    def _streamed_batches(self, step: TrainStep, train: StreamedPairs,
+                          model: FeatureMapper, gen: torch.Generator):
+        """One epoch of a streamed training set: the utterances in a random order,
+        cut into blocks of ``block_frames`` frames; each block is read from the
+        arks, normalised and sampled for its share of the epoch's batches."""
+        total = step.num_batches(train)
+        order = torch.randperm(len(train.utts), generator=gen).numpy()
+        blocks = train.blocks(order, self.block_frames)
+        done, frames = 0, 0
+        for b in blocks:
+            part = NormalizedData(train.load(b), model, step.pad)
+            part.x, part.y = part.x.to(self.device), part.y.to(self.device)
+            frames += int(part.lens.sum())
+            # batches so far proportional to frames so far: the epoch's total exactly
+            upto = round(total * frames / train.num_frames)
+            step.batch_budget = upto - done
+            if step.batch_budget > 0:
+                yield from step.batches(part, gen)
+            done = upto
+            del part
+        step.batch_budget = None
+
+    def _dev_loss(self, infer: FeatureMapper, dev: ParallelSet) -> float:
+        infer.to("cpu")
+        dev_out = predict(infer, dev.inputs)
+        infer.to(self.device)
+        return norm_loss(dev_out, dev, infer)
+
+    def _finish(self, infer, train, dev, state, t_start) -> dict:
+        """Dev metrics of the best model -> metrics.json, train.done (rank 0)."""
+        conf = self.conf
         best = torch.load(self.exp / MODEL_FILE, map_location="cpu", weights_only=False)
         model = infer.to("cpu")
         model.load_state_dict(best["state_dict"])
@@ -499,7 +557,9 @@ def update_metrics(exp: Path, new: dict, eval_name: str | None = None) -> dict:
 
 
 def train_enhancer(config, noisy, clean, dev_noisy, dev_clean, exp_dir,
-                   device="cpu", seed=None, progress=True, source=None) -> dict:  # fmt: skip
+                   device="cpu", seed=None, progress=True, source=None,
+                   stream_above: int = STREAM_ABOVE_FRAMES,
+                   block_frames: int = STREAM_BLOCK_FRAMES) -> dict:  # fmt: skip
     """Load parallel data and train (the ``train-enhancer`` verb).
 
     Args:
@@ -510,6 +570,9 @@ def train_enhancer(config, noisy, clean, dev_noisy, dev_clean, exp_dir,
         seed: overrides the config's seed.
         source: the config file ``config`` was loaded from, when it is a dict
             (copied to ``config.source.yaml``).
+        stream_above: a training set of more frames (fbank inputs) is streamed
+            from its arks in shuffled blocks of ``block_frames`` frames: memory
+            stays one block whatever its size (0: always stream).
     """
     conf = load_config(config) if not isinstance(config, dict) else dict(config)
     conf = normalize_config(conf)
@@ -517,23 +580,41 @@ def train_enhancer(config, noisy, clean, dev_noisy, dev_clean, exp_dir,
         conf["seed"] = int(seed)
     exp = Path(exp_dir)
     exp.mkdir(parents=True, exist_ok=True)
-    if source is not None or not isinstance(config, dict):
+    if (source is not None or not isinstance(config, dict)) and ddp.is_main():
         shutil.copyfile(source or config, exp / "config.source.yaml")
-    train = pairs(noisy, clean, conf["input_kind"])
+    train = None
+    if conf["input_kind"] == "fbank":
+        try:
+            index = StreamedPairs.from_dirs(*_pair_lists(noisy, clean))
+        except DataDirError:  # reported with its file by the in-memory path
+            index = None
+        if index is not None and index.num_frames > stream_above:
+            train = index
+            logger.info("train: %d frames > %d: streamed from the arks in blocks of "
+                        "%d frames", train.num_frames, stream_above, block_frames)  # fmt: skip
+    if train is None:
+        train = pairs(noisy, clean, conf["input_kind"])
     dev = pairs(dev_noisy, dev_clean, conf["input_kind"])
     logger.info("train: %d utterances, %d frames; dev: %d utterances",
                 len(train.utts), train.num_frames, len(dev.utts))  # fmt: skip
-    return Trainer(conf, exp, device=device, progress=progress).fit(train, dev)
+    return Trainer(conf, exp, device=device, progress=progress,
+                   block_frames=block_frames).fit(train, dev)
 
 
-def pairs(noisy, clean, input_kind="fbank") -> ParallelSet:
-    """A :class:`ParallelSet` from matching lists of dirs (``clean`` may be one)."""
+def _pair_lists(noisy, clean) -> tuple[list, list]:
+    """Matching lists of dirs (``clean`` may be one dir, paired with each)."""
     noisy, clean = list(noisy), list(clean)
     if len(clean) == 1:
         clean = clean * len(noisy)
     if len(clean) != len(noisy):
         raise ValueError(f"{len(noisy)} noisy dirs but {len(clean)} clean dirs: give "
                          "one clean dir, or one per noisy dir")  # fmt: skip
+    return noisy, clean
+
+
+def pairs(noisy, clean, input_kind="fbank") -> ParallelSet:
+    """A :class:`ParallelSet` from matching lists of dirs (``clean`` may be one)."""
+    noisy, clean = _pair_lists(noisy, clean)
     s = ParallelSet()
     for n, c in zip(noisy, clean):
         s.add_pair(n, c, input_kind)
