@@ -41,6 +41,7 @@ am_conf=""         # default: Track 1 ../simgrid/conf/am_default.yaml, Track 2 c
 am_clean_conf=""   # Track 1's clean AM (default: --am-conf)
 lm=""              # Track 2's ARPA LM (default: WSJ0's, else built from the training text)
 . ../utils/lm.sh   # --lm-order --lm-weights --word-scores, tune_lm
+. ../utils/scale_opts.sh  # --cmd --slurm-conf --ngpu, scale_setup
 
 help_message="Usage: $0 --track 1|2 --chime2-root DIR [--wsj0-root DIR] [options]
   --track 1|2          CHiME-2 Track 1 (GRID) or Track 2 (WSJ0-5k) (default $track)
@@ -57,7 +58,8 @@ help_message="Usage: $0 --track 1|2 --chime2-root DIR [--wsj0-root DIR] [options
   --lm FILE            Track 2: ARPA LM, plain, .gz or Unix-compress .z (default:
                        tcb05cnp.z or bcb05cnp.z under --wsj0-root, else a
                        Kneser-Ney trigram of the training text)
-$lm_help"
+$lm_help
+$scale_help"
 . ../utils/parse_options.sh
 . ../utils/path.sh  # after the options: --help works before anything is installed
 
@@ -70,6 +72,7 @@ if [ "$stage" -le 0 ] && [ "$track" = 2 ] && [ -z "$wsj0_root" ]; then
   echo "$0: Track 2 needs --wsj0-root (transcripts)" >&2; exit 2
 fi
 
+scale_setup
 data=data_track$track
 exp=exp_track$track
 forceflag=""
@@ -132,7 +135,7 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
   for fe in $frontends; do
     if $force; then rm -rf "$exp/enhance/$fe"; fi
     pool_run "front-end $fe ($exp/enhance/$fe/log/train.log)" \
-      run_step "$exp/enhance/$fe/log/train.log" python -m pipeline train-enhancer \
+      run_step "$exp/enhance/$fe/log/train.log" $train_launcher train-enhancer \
       --config "$enh_conf/enhance_$fe.yaml" --overrides "$overrides" $inputs $targets \
       --out "$exp/enhance/$fe" --device "$device" --seed "$seed" --threads 1 \
       --no-progress
@@ -160,7 +163,7 @@ if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
   train_am() {  # train_am AM TRAIN_DIRS DEV_DIR [CONF] (train-am resumes/skips/refuses)
     if $force; then rm -rf "$exp/$1"; fi
     pool_run "AM $1 ($exp/$1/log/train.log)" run_step "$exp/$1/log/train.log" \
-      python -m pipeline train-am --config "${4:-$am_conf}" --train "$2" --dev "$3" \
+      $train_launcher train-am --config "${4:-$am_conf}" --train "$2" --dev "$3" \
       --out "$exp/$1" --device "$device" --seed "$seed" --threads 1 --no-progress
   }
   pool_init "$nj"  # $nj one-thread jobs side by side

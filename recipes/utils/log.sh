@@ -14,7 +14,7 @@ run_step() {
   local logf=$1; shift
   mkdir -p "$(dirname "$logf")"
   local tmp="$logf.running"
-  if ! "$@" > "$tmp" 2>&1; then
+  if ! run_cmd "$tmp" "$@"; then
     mv -f "$tmp" "$logf"
     tail -n 20 "$logf" >&2
     log "FAILED: $* (log: $(pwd)/$logf)"
@@ -28,6 +28,52 @@ run_step() {
   else
     mv -f "$tmp" "$logf"
   fi
+}
+
+# run_cmd OUT CMD...: run CMD with its output in OUT, where $cmd (the recipes'
+# --cmd) says:
+#   local  here, as a child process (the default)
+#   slurm  as a Slurm job, "sbatch --wait" (blocks until the job ends; its exit
+#          status is the job's): the job runs CMD in this directory with this
+#          environment and writes OUT. sbatch options come from $slurm_conf, a
+#          file of "<class> <options...>" lines: class "train" for train-am and
+#          train-enhancer, "default" for every other step (see
+#          recipes/utils/slurm.conf). Added from the command: --cpus-per-task
+#          (its --nj / --threads / torchrun --nproc_per_node), and for training
+#          on --device cuda --gres=gpu:<--ngpu>.
+run_cmd() {
+  local out=$1; shift
+  case "${cmd:-local}" in
+    local) "$@" > "$out" 2>&1 ;;
+    slurm) _slurm_run "$out" "$@" ;;
+    *) echo "run_cmd: unknown --cmd '$cmd' (local or slurm)" > "$out"; return 2 ;;
+  esac
+}
+_slurm_opts() {  # _slurm_opts CLASS: that line of $slurm_conf (else "default"'s)
+  awk -v c="$1" '$1 == c { $1 = ""; print; found = 1; exit }
+                 $1 == "default" && !d { $1 = ""; d = $0 }
+                 END { if (!found) print d }' "$slurm_conf"
+}
+_slurm_run() {
+  local out=$1; shift
+  local class=default cpus=1 gpu="" prev="" a opts rc=0
+  for a in "$@"; do
+    case "$a" in train-am|train-enhancer) class=train ;; esac
+    case "$prev" in --nj|--threads|--nproc_per_node) [ "$a" -gt "$cpus" ] 2>/dev/null && cpus=$a ;; esac
+    prev=$a
+  done
+  if [ ! -f "${slurm_conf:-}" ]; then
+    echo "--cmd slurm: no sbatch options file '${slurm_conf:-}' (--slurm-conf)" > "$out"; return 2
+  fi
+  opts=$(_slurm_opts "$class")
+  if [ "$class" = train ] && [ "${device:-cpu}" = cuda ]; then gpu="--gres=gpu:${ngpu:-1}"; fi
+  # shellcheck disable=SC2086  # $opts: several options
+  sbatch --wait --quiet --job-name "${out%.running}" --output "$out" --chdir "$(pwd)" \
+    --export ALL --cpus-per-task "$cpus" $gpu $opts \
+    --wrap "$(printf '%q ' "$@")" 2> "$out.sbatch" || rc=$?
+  if [ -s "$out.sbatch" ]; then cat "$out.sbatch" >> "$out"; fi  # sbatch's own errors
+  rm -f "$out.sbatch"
+  return "$rc"
 }
 
 # A pool of background jobs, for independent steps of one stage (e.g. training

@@ -11,6 +11,7 @@ force=false        # true: redo stages whose outputs are complete
 seed=0             # corpus seed (and the training seed unless --seeds is given)
 seeds=""           # training seeds, e.g. "0 1 2" (default: the --seed value)
 ams=""             # AMs to train and decode (default: clean mct mct_<fe> for each fe)
+. "$(dirname "${BASH_SOURCE[0]}")/scale_opts.sh"  # --cmd --slurm-conf --ngpu
 common_help="  --stage N          first stage to run (default $stage)
   --stop-stage M     last stage to run (default $stop_stage)
   --quick true       small corpus and tiny models, a smoke test (default $quick)
@@ -22,4 +23,5 @@ common_help="  --stage N          first stage to run (default $stage)
   --force true       redo finished stages (default $force)
   --seed N           corpus seed; also the training seed without --seeds (default $seed)
   --seeds LIST       training seeds, e.g. \"0 1 2\": stages 2-5 once per seed; seed 0
-                     writes exp/<am>, seed N exp/seed<N>/<am> (default: --seed)"
+                     writes exp/<am>, seed N exp/seed<N>/<am> (default: --seed)
+$scale_help"

@@ -10,6 +10,7 @@
 # enhanced data data/enh_<fe>/<set>, AMs exp/<am>, decodes exp/<am>/decode_<fe>_<set>;
 # training seed N > 0 under exp/seed<N>/ and data/seed<N>/.
 
+scale_setup  # --cmd, --slurm-conf, --ngpu (recipes/utils/scale_opts.sh)
 forceflag=""
 $force && forceflag="--force"
 snrs="m6dB m3dB 0dB 3dB 6dB 9dB"
@@ -71,7 +72,7 @@ stage_frontends() {  # stage 2
     [ -f "$conf" ] || conf="conf/enhance_${fe}.yaml"  # no _quick variant: the full one
     # train-enhancer skips a finished model of the same request, resumes an
     # interrupted one and refuses one made from another config or data
-    run_step "$e/log/train.log" python -m pipeline train-enhancer \
+    run_step "$e/log/train.log" $train_launcher train-enhancer \
       --config "$conf" \
       --noisy data/train_noisy,data/train_reverb --clean data/train_clean \
       --dev-noisy data/dev_noisy,data/dev_reverb --dev-clean data/dev_clean \
@@ -118,7 +119,7 @@ stage_ams() {  # stage 4
     e="$(exp_of "$2")/$1"
     if $force; then rm -rf "$e"; fi
     pool_run "AM $1, seed $2 ($e/log/train.log)" run_step "$e/log/train.log" \
-      python -m pipeline train-am --config "$3" --train "$4" --dev "$5" \
+      $train_launcher train-am --config "$3" --train "$4" --dev "$5" \
       --out "$e" --device "$device" --seed "$2" --threads 1 --no-progress
   }
   pool_init "$nj"  # $nj one-thread jobs side by side, the longest (clean) first

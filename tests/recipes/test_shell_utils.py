@@ -131,3 +131,49 @@ def test_every_recipe_option_the_readme_names_is_in_the_recipes_help():
                            capture_output=True, text=True, timeout=30)  # fmt: skip
         missing = sorted(o for o in opts if o not in h.stdout + h.stderr)
         assert not missing, (recipe, missing)
+
+
+_FAKE_SBATCH = r"""#!/usr/bin/env bash
+# records its arguments, then does what sbatch --wait does: runs --wrap's command
+# in --chdir with its output in --output, and exits with its status
+echo "$*" >> "$SBATCH_CALLS"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --output) out=$2; shift ;;
+    --chdir) dir=$2; shift ;;
+    --wrap) wrap=$2; shift ;;
+  esac
+  shift
+done
+cd "$dir" && sh -c "$wrap" > "$out" 2>&1
+"""
+
+
+def test_run_step_through_slurm_sbatch_options_and_exit_status(tmp_path):
+    """--cmd slurm: each step is one 'sbatch --wait' whose output is the step's
+    log: the class's options from the conf file, CPUs from --nj / --threads /
+    --nproc_per_node, a GPU per process for training on cuda; a failing job
+    stops the recipe naming its log."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "sbatch").write_text(_FAKE_SBATCH)
+    (bindir / "sbatch").chmod(0o755)
+    (tmp_path / "slurm.conf").write_text(
+        "# comment\ndefault --time=1:00:00 --mem=2G\ntrain --partition=gpu --mem=8G\n")
+    calls = tmp_path / "calls"
+    r = _bash(f"""
+export PATH={bindir}:$PATH SBATCH_CALLS={calls}
+cmd=slurm slurm_conf={tmp_path}/slurm.conf device=cuda ngpu=2
+run_step exp/log/feats.log echo make-feats --nj 3 "a b"
+run_step exp/am/log/train.log echo torchrun --nproc_per_node 2 -m pipeline train-am --threads 1
+run_step exp/log/bad.log sh -c 'echo broken; exit 3'
+""", tmp_path)
+    assert r.returncode == 1  # the failed step stopped it
+    assert "FAILED" in r.stderr and "exp/log/bad.log" in r.stderr and "broken" in r.stderr
+    feats, train, bad = calls.read_text().splitlines()
+    assert "--wait" in feats and "--cpus-per-task 3" in feats and "--mem=2G" in feats
+    assert "gres" not in feats and "--output exp/log/feats.log.running" in feats
+    assert "--partition=gpu --mem=8G" in train and "--gres=gpu:2" in train
+    assert "--cpus-per-task 2" in train
+    assert (tmp_path / "exp/log/feats.log").read_text() == "make-feats --nj 3 a b\n"
+    assert (tmp_path / "exp/log/bad.log").read_text().startswith("broken")
