@@ -334,8 +334,10 @@ def train_am(config: str | Path, train_dirs: list[str | Path], dev_dir: str | Pa
     # for the LR schedule: each rank takes every world_size-th batch
     brain.n_batches = math.ceil(len(sampler) / ddp.world_size())
     brain.fit(hp["epoch_counter"], train_ds, dev_ds,
-              train_loader_kwargs={"batch_sampler": sampler, "num_workers": 0},
-              valid_loader_kwargs={"batch_size": 64})  # fmt: skip
+              train_loader_kwargs={"batch_sampler": sampler, "num_workers": 0,
+                                   "pin_memory": str(device).startswith("cuda")},
+              valid_loader_kwargs={"batch_size": 64,
+                                   "pin_memory": str(device).startswith("cuda")})  # fmt: skip
     ddp.barrier()
     if not main:
         return out_dir
