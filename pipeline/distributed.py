@@ -76,11 +76,6 @@ def on_main(fn, *args, **kwargs):
     return box[0]
 
 
-def broadcast(value):
-    """Rank 0's ``value`` (picklable) on every rank."""
-    return on_main(lambda: value)
-
-
 def shard(batch: tuple) -> tuple:
     """This rank's equal share (along dim 0) of every tensor of a global minibatch;
     the ranks' shards concatenated in rank order are the whole batch."""

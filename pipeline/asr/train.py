@@ -152,6 +152,9 @@ class CTCBrain(sb.Brain):
                         "epoch %d: train loss %.3f (%.0f s, data %.1f%%), dev loss "
                         "%.3f, dev WER %.2f%%", epoch, self._train_loss,
                         self._train_time, 100 * self._data_share, stage_loss, wer)  # fmt: skip
+            counter = self.hparams.epoch_counter
+            if hasattr(counter, "update_metric"):  # EpochCounterWithStopper: early stop
+                counter.update_metric(wer)
             self.checkpointer.save_and_keep_only(meta={"WER": wer, "epoch": epoch},
                                                  min_keys=["WER"], num_to_keep=1)  # fmt: skip
 

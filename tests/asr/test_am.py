@@ -136,3 +136,26 @@ def test_undecodable_utterance_gets_an_empty_line(tmp_path, feats_dirs):
     assert hyp[gone] == ""
     assert json.loads((out / "decode.json").read_text())["n_missing"] == 1
     assert c["n_words"] == 48 and c["dels"] >= 6  # the 6 words of `gone` at least
+
+
+def test_early_stopping_counter_is_fed_the_dev_wer(tmp_path, feats_dirs):
+    """An ``EpochCounterWithStopper`` epoch counter stops training when the dev WER
+    has not improved for ``limit_to_stop`` epochs: train-am feeds it each epoch's
+    dev WER (patience 0 after a 1-epoch warm-up: exactly 2 of at most 10 epochs),
+    and the stop survives a rerun (the model is done)."""
+    from pipeline.asr.train import train_am
+
+    torch.set_num_threads(1)
+    conf = tiny_config(tmp_path, epochs=10)
+    text = conf.read_text().replace(
+        "epoch_counter: !new:speechbrain.utils.epoch_loop.EpochCounter\n"
+        "    limit: !ref <number_of_epochs>",
+        "epoch_counter: !new:speechbrain.utils.epoch_loop.EpochCounterWithStopper\n"
+        "    limit: !ref <number_of_epochs>\n    limit_to_stop: 0\n"
+        "    limit_warmup: 1\n    direction: min")
+    assert "EpochCounterWithStopper" in text
+    conf.write_text(text)
+    exp = tmp_path / "am"
+    train_am(conf, [feats_dirs["train_clean"]], feats_dirs["dev"], exp, seed=1)
+    assert [e for e, _ in _log_epochs(exp)] == [1, 2]
+    assert (exp / "train.done").is_file()
