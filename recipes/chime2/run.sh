@@ -200,9 +200,10 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
     pool_wait
   }
   if [ "$track" = 2 ]; then
-    if [ -z "$lm" ] && [ -n "$wsj0_root" ]; then  # WSJ0's LMs, names in any case
-      lm=$(find -L "$wsj0_root" -type f \( -iname tcb05cnp.z -o -iname bcb05cnp.z \) \
-             | sort -f | head -n 1)
+    if [ -z "$lm" ] && [ -n "$wsj0_root" ]; then  # WSJ0's LMs (any case): the trigram first
+      for name in tcb05cnp.z bcb05cnp.z; do
+        [ -n "$lm" ] || lm=$(find -L "$wsj0_root" -type f -iname "$name" | sort | head -n 1)
+      done
     fi
     if [ -z "$lm" ]; then
       log "Stage 5: no --lm and no WSJ0 LM found: ${lm_order}-gram of $data/${train}_reverb/text"
