@@ -100,11 +100,13 @@ def cmd_combine(a) -> int:
 
 
 def cmd_make_feats(a) -> int:
-    from pipeline.make_feats import make_feats
-
-    from pipeline.make_feats import has_feats
+    from pipeline.make_feats import has_feats, make_feats, merge_split_feats
 
     for path in a.data_dirs:
+        if a.merge_split:
+            d = merge_split_feats(path, a.merge_split, a.kind)
+            print(f"{path}: {a.kind} features of {a.merge_split} parts, {len(d)} utterances")
+            continue
         if not a.force and has_feats(DataDir.load(path), a.kind):
             print(f"skip: make-feats {path} ({a.kind} done)")
             continue
@@ -192,6 +194,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="resample audio of another rate instead of failing")  # fmt: skip
     s.add_argument("--force", action="store_true",
                    help="recompute even if complete features of this kind exist")  # fmt: skip
+    s.add_argument("--merge-split", type=int, default=0, metavar="N",
+                   help="compute nothing: give each DATA_DIR the features that "
+                        "make-feats wrote in its parts DATA_DIR/splitN/{1..N} "
+                        "(split-data-dir; e.g. one cluster job per part)")  # fmt: skip
     add_no_progress(s)
     s.set_defaults(func=cmd_make_feats)
     for module in _plugin_clis():

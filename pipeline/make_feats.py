@@ -270,3 +270,49 @@ def make_feats(
         data_dir, len(num_frames), n_frames, n_frames / 360000, kind, time.time() - t0,
     )  # fmt: skip
     return d
+
+
+def merge_split_feats(data_dir: str | Path, n: int, kind: str = "fbank") -> DataDir:
+    """Give ``data_dir`` the features made part by part: after ``make-feats`` ran on
+    every part ``data_dir/split<n>/{1..n}`` of ``split-data-dir`` (e.g. one cluster
+    job each), ``data_dir`` gets the union of their ``feats.scp``, ``cmvn.scp`` (the
+    split is by speaker, so no speaker spans two parts) and ``utt2num_frames``, the
+    summed ``cmvn_global.ark`` and ``feats_type``; the arks stay where the parts
+    wrote them. Utterances the parts dropped (unreadable audio) are dropped here
+    too. Raises :class:`DataDirError` naming a part without complete features."""
+    data_dir = Path(data_dir)
+    d = DataDir.load(data_dir)
+    parts = []
+    for k in range(1, n + 1):
+        p = data_dir / f"split{n}" / str(k)
+        part = DataDir.load(p) if (p / "utt2spk").is_file() else None
+        if part is None or not has_feats(part, kind):
+            raise DataDirError(f"part {k} of {n} has no complete {kind} features (run "
+                               f"split-data-dir {data_dir} {n} and make-feats on every "
+                               "part first)", path=p)  # fmt: skip
+        parts.append(part)
+    feats, cmvn, frames = {}, {}, {}
+    for part in parts:
+        feats.update(part.feats_scp)
+        cmvn.update(part.cmvn_scp)
+        frames.update(part.utt2num_frames or {})
+    extra = sorted(set(feats) - set(d.utt2spk))
+    if extra:
+        raise DataDirError(f"split{n} holds {len(extra)} utterances that the dir does "
+                           f"not (e.g. '{extra[0]}'): split it again", path=data_dir)
+    if set(feats) != set(d.utt2spk):
+        logger.warning("merge %s: %d utterances have no features (dropped by a part)",
+                       data_dir, len(d.utt2spk) - len(feats))  # fmt: skip
+        d = d.subset(utts=feats)
+    d.set_table("feats.scp", feats)
+    d.set_table("cmvn.scp", cmvn)
+    d.set_table("utt2num_frames", frames)
+    tmp = data_dir / f".{GLOBAL_CMVN}.tmp"
+    with open(tmp, "wb") as f:
+        kaldiio.save_mat(f, add_cmvn_stats(*(kaldiio.load_mat(str(p.path / GLOBAL_CMVN))
+                                             for p in parts)))
+    d.save(data_dir)
+    os.replace(tmp, data_dir / GLOBAL_CMVN)
+    (data_dir / FEATS_TYPE).write_text(kind + "\n")
+    logger.info("merge %s: features of %d parts, %d utterances", data_dir, n, len(feats))
+    return d

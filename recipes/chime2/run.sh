@@ -109,8 +109,7 @@ fi
 
 if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
   log "Stage 1: fbank + CMVN ($channel channel): $data/*/wav.scp -> feats.scp, cmvn.scp"
-  run_step "$exp/make_feats/log/make_feats.log" python -m pipeline make-feats \
-    --kind fbank --nj "$nj" --no-progress $forceflag $(all_sets)
+  feats_step "$exp/make_feats/log" $(all_sets)
 fi
 
 if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then

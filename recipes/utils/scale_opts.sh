@@ -25,3 +25,41 @@ scale_setup() {
   train_launcher="python -m pipeline"
   if [ "$ngpu" -gt 1 ]; then train_launcher="torchrun --standalone --nproc_per_node $ngpu -m pipeline"; fi
 }
+
+# feats_step LOG_DIR DIR...: fbank + CMVN for every DIR (complete dirs are
+# skipped). --cmd local: one make-feats step with --nj processes. --cmd slurm
+# with --nj N > 1: each dir is split by speaker into N parts (split-data-dir),
+# each part is one job (N in flight), then the parts' features are merged back
+# (make-feats --merge-split N). Uses run_step / the pool (log.sh), $forceflag.
+feats_step() {
+  local logdir=$1 d k name todo
+  shift
+  if [ "$cmd" != slurm ] || [ "$nj" -le 1 ]; then
+    run_step "$logdir/make_feats.log" python -m pipeline make-feats \
+      --kind fbank --nj "$nj" --no-progress $forceflag "$@"
+    return
+  fi
+  if [ -n "$forceflag" ]; then
+    todo="$*"
+  else  # only the dirs without complete features
+    todo=$(python -c 'import sys
+from pipeline.datadir import DataDir
+from pipeline.make_feats import has_feats
+print(" ".join(p for p in sys.argv[1:] if not has_feats(DataDir.load(p), "fbank")))' "$@")
+  fi
+  [ -n "$todo" ] || { log "features: every dir is complete"; return 0; }
+  for d in $todo; do
+    run_step "$logdir/split_$(basename "$d").log" python -m pipeline split-data-dir "$d" "$nj"
+  done
+  pool_init "$nj"
+  for d in $todo; do
+    name=$(basename "$d")
+    for k in $(seq "$nj"); do
+      pool_run "features $name part $k/$nj" run_step "$logdir/make_feats_$name.$k.log" \
+        python -m pipeline make-feats --kind fbank --no-progress $forceflag "$d/split$nj/$k"
+    done
+  done
+  pool_wait
+  # shellcheck disable=SC2086  # $todo: several dirs
+  run_step "$logdir/merge.log" python -m pipeline make-feats --kind fbank --merge-split "$nj" $todo
+}

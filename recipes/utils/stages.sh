@@ -55,10 +55,8 @@ in_stage() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
 
 stage_features() {  # stage 1
   log "Stage 1: fbank + CMVN: data/*/wav.scp -> data/*/feats.scp, cmvn.scp"
-  # make-feats skips dirs that already have complete features of this kind
-  run_step exp/make_feats/log/make_feats.log python -m pipeline make-feats \
-    --kind fbank --nj "$nj" --no-progress $forceflag \
-    data/*_clean data/*_reverb data/*_noisy*
+  # complete dirs are skipped; with --cmd slurm one job per part of each dir
+  feats_step exp/make_feats/log data/*_clean data/*_reverb data/*_noisy*
   run_step exp/make_feats/log/validate.log python -m pipeline validate-data-dir \
     data/*_clean data/*_reverb data/*_noisy*
 }

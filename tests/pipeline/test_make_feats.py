@@ -141,3 +141,33 @@ def test_dir_channel_file_is_used_and_carried(tmp_path):
     (path / "channel").write_text("middle\n")
     with pytest.raises(DataDirError, match="channel:1.*'middle'"):
         DataDir.load(path).validate()
+
+
+def test_features_made_part_by_part_equal_one_run(tmp_path):
+    """split-data-dir + make-feats per part (as cluster jobs do) + --merge-split:
+    the same features, per-speaker and global CMVN stats as one make-feats run;
+    the merged dir is complete (a rerun skips it); a missing part is an error."""
+    a = make_datadir(tmp_path / "a", n_spk=3, n_utt=3)
+    b = make_datadir(tmp_path / "b", n_spk=3, n_utt=3)
+    ref = mf.make_feats(a, progress=False)
+    run = [sys.executable, "-m", "pipeline"]
+    subprocess.run([*run, "split-data-dir", str(b), "2"], check=True)
+    r = subprocess.run([*run, "make-feats", "--merge-split", "2", str(b)],
+                       capture_output=True, text=True)  # fmt: skip
+    assert r.returncode == 1 and "part 1 of 2 has no complete fbank" in r.stderr
+    for k in (1, 2):
+        subprocess.run([*run, "make-feats", "--no-progress", str(b / "split2" / str(k))],
+                       check=True, capture_output=True)  # fmt: skip
+    subprocess.run([*run, "make-feats", "--merge-split", "2", str(b)], check=True,
+                   capture_output=True)  # fmt: skip
+    d = DataDir.load(b).validate()
+    fa, fb = _feats(ref), _feats(d)
+    assert fa.keys() == fb.keys() and d.utt2num_frames == ref.utt2num_frames
+    for k in fa:
+        np.testing.assert_array_equal(fa[k], fb[k])
+    for spk in ref.cmvn_scp:
+        np.testing.assert_array_equal(kaldiio.load_mat(ref.cmvn_scp[spk]),
+                                      kaldiio.load_mat(d.cmvn_scp[spk]))  # fmt: skip
+    np.testing.assert_allclose(kaldiio.load_mat(str(b / mf.GLOBAL_CMVN)),
+                               kaldiio.load_mat(str(a / mf.GLOBAL_CMVN)), rtol=1e-12)
+    assert mf.has_feats(d, "fbank")

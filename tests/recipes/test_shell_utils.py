@@ -177,3 +177,45 @@ run_step exp/log/bad.log sh -c 'echo broken; exit 3'
     assert "--cpus-per-task 2" in train
     assert (tmp_path / "exp/log/feats.log").read_text() == "make-feats --nj 3 a b\n"
     assert (tmp_path / "exp/log/bad.log").read_text().startswith("broken")
+
+
+def test_features_through_slurm_are_one_job_per_part(tmp_path):
+    """--cmd slurm --nj 2: feats_step splits each dir, runs make-feats on every
+    part as its own sbatch job and merges: the dirs end complete, with the
+    features one local make-feats run gives."""
+    import sys
+
+    import kaldiio
+    import numpy as np
+
+    from pipeline.datadir import DataDir
+    from pipeline.make_feats import has_feats, make_feats
+    from tests.conftest import make_datadir
+
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "sbatch").write_text(_FAKE_SBATCH)
+    (bindir / "sbatch").chmod(0o755)
+    (tmp_path / "slurm.conf").write_text("default --mem=1G\n")
+    a = make_datadir(tmp_path, n_spk=3, n_utt=2, name="a")
+    b = make_datadir(tmp_path, n_spk=3, n_utt=2, name="b")
+    ref = make_datadir(tmp_path, n_spk=3, n_utt=2, name="ref")
+    make_feats(ref, progress=False)
+    calls = tmp_path / "calls"
+    scale = LOG_SH.parent / "scale_opts.sh"
+    r = _bash(f"""
+export PATH={bindir}:{Path(sys.executable).parent}:$PATH SBATCH_CALLS={calls}
+. {scale}
+cmd=slurm slurm_conf={tmp_path}/slurm.conf nj=2 forceflag=""
+feats_step exp/log {a} {b}
+""", tmp_path)
+    assert r.returncode == 0, r.stderr
+    jobs = calls.read_text().splitlines()
+    parts = [j for j in jobs if "make-feats" in j and "merge-split" not in j]
+    assert len(parts) == 4 and all("split2" in j for j in parts)  # 2 dirs x 2 parts
+    for d in (a, b):
+        dd = DataDir.load(d).validate()
+        assert has_feats(dd, "fbank")
+        for u, e in dd.feats_scp.items():
+            np.testing.assert_array_equal(kaldiio.load_mat(e),
+                                          kaldiio.load_mat(DataDir.load(ref).feats_scp[u]))
