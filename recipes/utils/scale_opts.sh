@@ -55,7 +55,10 @@ print(" ".join(p for p in sys.argv[1:] if not has_feats(DataDir.load(p), "fbank"
   for d in $todo; do
     name=$(basename "$d")
     for k in $(seq "$nj"); do
+      # one BLAS thread, as make-feats' --nj workers have: the float32 mel product
+      # rounds by the thread count (1 ulp), and the features must not depend on --cmd
       pool_run "features $name part $k/$nj" run_step "$logdir/make_feats_$name.$k.log" \
+        env OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 \
         python -m pipeline make-feats --kind fbank --no-progress $forceflag "$d/split$nj/$k"
     done
   done
