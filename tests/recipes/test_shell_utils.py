@@ -182,7 +182,7 @@ run_step exp/log/bad.log sh -c 'echo broken; exit 3'
 def test_features_through_slurm_are_one_job_per_part(tmp_path):
     """--cmd slurm --nj 2: feats_step splits each dir, runs make-feats on every
     part as its own sbatch job and merges: the dirs end complete, with the
-    features one local make-feats run gives."""
+    features the local recipe's make-feats --nj 2 gives, bit for bit."""
     import sys
 
     import kaldiio
@@ -200,7 +200,7 @@ def test_features_through_slurm_are_one_job_per_part(tmp_path):
     a = make_datadir(tmp_path, n_spk=3, n_utt=2, name="a")
     b = make_datadir(tmp_path, n_spk=3, n_utt=2, name="b")
     ref = make_datadir(tmp_path, n_spk=3, n_utt=2, name="ref")
-    make_feats(ref, progress=False)
+    make_feats(ref, nj=2, progress=False)  # the local recipe's --nj 2
     calls = tmp_path / "calls"
     scale = LOG_SH.parent / "scale_opts.sh"
     r = _bash(f"""
