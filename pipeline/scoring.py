@@ -895,7 +895,8 @@ def plot_wer_vs_snr(records: list[dict], path: str | Path) -> Path:
     colour = {fe: f"C{i % 10}" for i, fe in enumerate(frontends)}
     # small horizontal offsets so the error bars of neighbouring lines stay apart
     keys = sorted(groups, key=lambda k: (_am_order(k[0]), _fe_order(k[1])))
-    offset = {k: 0.5 * (i / max(len(keys) - 1, 1) - 0.5) for i, k in enumerate(keys)}
+    offset = {k: 0.5 * (i / (len(keys) - 1) - 0.5) if len(keys) > 1 else 0.0
+              for i, k in enumerate(keys)}  # one line: at its SNRs
     for am, fe in sorted(groups, key=lambda k: (_am_order(k[0]), _fe_order(k[1]))):
         pts = sorted((r["snr_db"], r["wer"], *(r.get("wer_ci95") or (r["wer"], r["wer"])))
                      for r in groups[(am, fe)]
