@@ -39,30 +39,35 @@ feats_step() {
       --kind fbank --nj "$nj" --no-progress $forceflag "$@"
     return
   fi
-  if [ -n "$forceflag" ]; then
-    todo="$*"
-  else  # only the dirs without complete features
-    todo=$(python -c 'import sys
+  # DIR:PARTS for the dirs to do (all with --force): PARTS = --nj, or the number
+  # of speakers when a dir has fewer (a speaker never spans two parts)
+  todo=$(python -c 'import sys
 from pipeline.datadir import DataDir
 from pipeline.make_feats import has_feats
-print(" ".join(p for p in sys.argv[1:] if not has_feats(DataDir.load(p), "fbank")))' "$@")
-  fi
+nj, force = int(sys.argv[1]), sys.argv[2] == "--force"
+for p in sys.argv[3:]:
+    d = DataDir.load(p)
+    if force or not has_feats(d, "fbank"):
+        print(f"{p}:{min(nj, len(d.spk2utt))}")' "$nj" "${forceflag:-none}" "$@")
   [ -n "$todo" ] || { log "features: every dir is complete"; return 0; }
   for d in $todo; do
-    run_step "$logdir/split_$(basename "$d").log" python -m pipeline split-data-dir "$d" "$nj"
+    run_step "$logdir/split_$(basename "${d%:*}").log" python -m pipeline split-data-dir \
+      "${d%:*}" "${d##*:}"
   done
   pool_init "$nj"
   for d in $todo; do
-    name=$(basename "$d")
-    for k in $(seq "$nj"); do
+    name=$(basename "${d%:*}")
+    for k in $(seq "${d##*:}"); do
       # one BLAS thread, as make-feats' --nj workers have: the float32 mel product
       # rounds by the thread count (1 ulp), and the features must not depend on --cmd
-      pool_run "features $name part $k/$nj" run_step "$logdir/make_feats_$name.$k.log" \
+      pool_run "features $name part $k/${d##*:}" run_step "$logdir/make_feats_$name.$k.log" \
         env OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 \
-        python -m pipeline make-feats --kind fbank --no-progress $forceflag "$d/split$nj/$k"
+        python -m pipeline make-feats --kind fbank --no-progress $forceflag "${d%:*}/split${d##*:}/$k"
     done
   done
   pool_wait
-  # shellcheck disable=SC2086  # $todo: several dirs
-  run_step "$logdir/merge.log" python -m pipeline make-feats --kind fbank --merge-split "$nj" $todo
+  for d in $todo; do
+    run_step "$logdir/merge_$(basename "${d%:*}").log" python -m pipeline make-feats \
+      --kind fbank --merge-split "${d##*:}" "${d%:*}"
+  done
 }

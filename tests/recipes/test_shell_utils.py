@@ -180,7 +180,8 @@ run_step exp/log/bad.log sh -c 'echo broken; exit 3'
 
 
 def test_features_through_slurm_are_one_job_per_part(tmp_path):
-    """--cmd slurm --nj 2: feats_step splits each dir, runs make-feats on every
+    """--cmd slurm --nj 4: feats_step splits each dir (into 3 parts: it has 3
+    speakers, and a speaker never spans two parts), runs make-feats on every
     part as its own sbatch job and merges: the dirs end complete, with the
     features the local recipe's make-feats --nj 2 gives, bit for bit."""
     import sys
@@ -206,13 +207,13 @@ def test_features_through_slurm_are_one_job_per_part(tmp_path):
     r = _bash(f"""
 export PATH={bindir}:{Path(sys.executable).parent}:$PATH SBATCH_CALLS={calls}
 . {scale}
-cmd=slurm slurm_conf={tmp_path}/slurm.conf nj=2 forceflag=""
+cmd=slurm slurm_conf={tmp_path}/slurm.conf nj=4 forceflag=""
 feats_step exp/log {a} {b}
 """, tmp_path)
     assert r.returncode == 0, r.stderr
     jobs = calls.read_text().splitlines()
     parts = [j for j in jobs if "make-feats" in j and "merge-split" not in j]
-    assert len(parts) == 4 and all("split2" in j for j in parts)  # 2 dirs x 2 parts
+    assert len(parts) == 6 and all("split3" in j for j in parts)  # 2 dirs x 3 parts
     for d in (a, b):
         dd = DataDir.load(d).validate()
         assert has_feats(dd, "fbank")
