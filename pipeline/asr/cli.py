@@ -138,7 +138,12 @@ def _report(args) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    s = sub.add_parser("train-am", help="train a SpeechBrain CTC acoustic model")
+    s = sub.add_parser(
+        "train-am", help="train a SpeechBrain CTC acoustic model",
+        description="Trains (or resumes) a CTC acoustic model in EXP. Data-parallel: "
+        "'torchrun --nproc_per_node N -m pipeline train-am ...' (SpeechBrain's DDP: "
+        "each process trains on its share of the dynamic batches, so the global "
+        "batch is N x max_batch_frames; rank 0 writes EXP).")  # fmt: skip
     s.add_argument("--config", default=None,
                    help="HyperPyYAML hparams (default pipeline/asr/hparams/am_default.yaml)")  # noqa: E501
     s.add_argument("--train", required=True,
