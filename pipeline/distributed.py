@@ -137,5 +137,10 @@ def sum_floats(*values: float) -> list[float]:
 
 
 def destroy() -> None:
+    """Leave the process group at the end of a run: a barrier first, so that no
+    rank tears its connections down while another still has a message in
+    flight (gloo then aborts the other: "terminate called without an active
+    exception")."""
     if dist.is_available() and dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()

@@ -149,3 +149,20 @@ def test_am_two_processes_train_resume_and_decode(tmp_path, feats_dirs):
     assert len(list((exp / "save").glob("CKPT*"))) == 1
     c = decode(exp, feats_dirs["dev"], tmp_path / "dec", beam=1)
     assert c["n_words"] == 48
+
+
+def test_train_enhancer_cli_under_torchrun_writes_once_and_skips_once(tmp_path):
+    """``torchrun -m pipeline train-enhancer``: rank 0 alone writes request.json
+    and prints the result; rerun, rank 0 alone decides and prints the skip."""
+    parallel = make_parallel(tmp_path / "data")
+    conf = tmp_path / "dnn.json"
+    conf.write_text(json.dumps(dict(DNN_CONF, training=dict(DNN_CONF["training"], epochs=1))))
+    tn, tc, dn, dc = map(str, parallel)
+    args = ("pipeline", "train-enhancer", "--config", str(conf), "--noisy", tn, "--clean", tc,
+            "--dev-noisy", dn, "--dev-clean", dc, "--out", str(tmp_path / "exp"),
+            "--threads", "1", "--no-progress")
+    r = torchrun(2, *args, module=True)
+    assert r.stdout.count("best epoch 1") == 1, r.stdout
+    assert (tmp_path / "exp/request.json").is_file() and (tmp_path / "exp/train.done").is_file()
+    r = torchrun(2, *args, module=True)
+    assert r.stdout.count("skip: train-enhancer") == 1, r.stdout

@@ -56,6 +56,8 @@ def _train_am(args) -> int:
         write_request(args.out, request)
     train_am(config, train, args.dev, args.out, device=args.device, seed=args.seed,
              progress=not args.no_progress)  # fmt: skip
+    if launched:
+        ddp.destroy()
     return 0
 
 

@@ -78,8 +78,11 @@ def cmd_train(a) -> int:
         return _fail(e, 2)
     except TrainingDiverged as e:  # the message names the epoch and step
         return _fail(e, 1)
-    if ddp is not None and not ddp.is_main():
-        return 0
+    if ddp is not None:
+        main = ddp.is_main()
+        ddp.destroy()
+        if not main:
+            return 0
     d = m["dev"]["all"]
     print(f"{a.out}: best epoch {m['best_epoch']}, dev MSE {d.get('input_mse', '-')} "
           f"-> {d['enh_mse']}, LSD {d.get('input_lsd_db', '-')} -> "
