@@ -16,7 +16,10 @@ import torch
 def main(argv: list[str]) -> int:
     from pipeline import distributed as ddp
 
+    import logging
+
     kind, conf, exp, *dirs = argv
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s rank %(process)d %(name)s: %(message)s")
     torch.set_num_threads(1)
     ddp.init("cpu")
     if kind == "enhancer":
