@@ -1,5 +1,6 @@
-"""Parallel (corrupted, target) feature pairs in memory, and the distances between
-them.
+"""Parallel (corrupted, target) feature pairs, in memory (:class:`ParallelSet`) or
+indexed for streaming from their arks (:class:`StreamedPairs`), and the distances
+between them.
 
 Inputs are read from a data dir: ``fbank`` from its ``feats.scp`` (must be 40-d
 log-mel, ``feats_type`` fbank), ``spectrogram`` computed from its ``wav.scp`` with

@@ -382,8 +382,10 @@ class Trainer:
         self.progress = progress
         self.block_frames = block_frames  # a StreamedPairs train set: frames per block
 
-    def fit(self, train: ParallelSet, dev: ParallelSet) -> dict:
-        """Train to the epoch budget or early stop; returns ``metrics.json``."""
+    def fit(self, train: ParallelSet | StreamedPairs, dev: ParallelSet) -> dict:
+        """Train to the epoch budget or early stop; returns ``metrics.json``.
+        ``train`` in memory, or streamed from its arks in blocks of
+        ``block_frames`` frames (:class:`StreamedPairs`)."""
         conf, tc = self.conf, self.tconf
         streamed = isinstance(train, StreamedPairs)
         if not train.utts or not dev.inputs:
