@@ -7,7 +7,7 @@ address in their environment; :func:`init` joins them into one process group
 no-op and the trainers run as one process, as before.
 
 The conventions both trainers follow: rank 0 alone decides whether to skip,
-resume or refuse (:func:`on_main`) and alone writes files (checkpoints, logs,
+resume or refuse (:func:`pipeline.stamp.skip_or_refuse` runs through :func:`on_main`) and alone writes files (checkpoints, logs,
 ``model.pt``, ``am.json``, ``train.done``); every rank reads the same data and
 starts from the same seed, so the models stay identical after each all-reduced
 update. The acoustic model is wrapped in DDP by SpeechBrain's ``Brain`` (which
@@ -18,6 +18,7 @@ also shards its dynamic batch sampler per rank); the front-end
 
 from __future__ import annotations
 
+import atexit
 import datetime
 import os
 
@@ -46,7 +47,16 @@ def init(device: str = "cpu") -> str:
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device.startswith("cuda") else "gloo",
                                 timeout=datetime.timedelta(hours=2))  # fmt: skip
+        # a process that exits still in the group aborts ("terminate called without
+        # an active exception"): leave it on any exit, errors included (no barrier
+        # here: the other ranks may be gone); normal ends call destroy() first
+        atexit.register(_leave)
     return device
+
+
+def _leave() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def rank() -> int:
@@ -118,22 +128,23 @@ def all_true(flag: bool) -> bool:
     together instead of one waiting for the others' gradients)."""
     if world_size() == 1:
         return bool(flag)
-    t = torch.tensor([0 if flag else 1], dtype=torch.int32)
-    if dist.get_backend() == "nccl":
-        t = t.cuda()
-    dist.all_reduce(t)
-    return int(t.item()) == 0
+    return int(_all_reduce_sum([0 if flag else 1], torch.int32)[0]) == 0
 
 
 def sum_floats(*values: float) -> list[float]:
     """Element-wise sums of ``values`` over the ranks."""
     if world_size() == 1:
         return [float(v) for v in values]
-    t = torch.tensor(values, dtype=torch.float64)
+    return [float(v) for v in _all_reduce_sum(values, torch.float64)]
+
+
+def _all_reduce_sum(values, dtype) -> torch.Tensor:
+    """Element-wise sums over the ranks (on the GPU for nccl), on the CPU."""
+    t = torch.tensor(values, dtype=dtype)
     if dist.get_backend() == "nccl":
         t = t.cuda()
     dist.all_reduce(t)
-    return [float(v) for v in t.cpu()]
+    return t.cpu()
 
 
 def destroy() -> None:

@@ -151,7 +151,19 @@ def check_request(exp: str | Path, request: dict, outputs: tuple[str, ...],
     return "new"
 
 
+def _torchrun() -> bool:
+    """True in a process started by torchrun (one per rank): then rank 0 alone
+    decides and writes (``pipeline.distributed``, which imports torch, is loaded
+    only then)."""
+    return os.environ.get("LOCAL_RANK") is not None
+
+
 def write_request(exp: str | Path, request: dict) -> None:
+    if _torchrun():
+        from pipeline import distributed as ddp
+
+        if not ddp.is_main():
+            return
     exp = Path(exp)
     exp.mkdir(parents=True, exist_ok=True)
     tmp = exp / f".{REQUEST_FILE}.tmp"
@@ -164,10 +176,24 @@ def mark_done(exp: str | Path) -> None:
 
 
 def skip_or_refuse(what: str, exp, request: dict, outputs: tuple[str, ...],
-                   force: bool = False) -> int | None:  # fmt: skip
+                   force: bool = False, device: str = "cpu") -> int | None:  # fmt: skip
     """For a training verb: the exit status when there is nothing to do (0 after
     printing ``skip: WHAT EXP (done)``; 2 after printing why ``exp`` holds another
-    request's work), or None when training should start or resume."""
+    request's work), or None when training should start or resume. Under torchrun
+    the process group is joined first (on ``device``) and rank 0 alone decides
+    (and prints, and with ``force`` clears); every rank gets its answer."""
+    if _torchrun():
+        from pipeline import distributed as ddp
+
+        ddp.init(device)
+        rc = ddp.on_main(_skip_or_refuse, what, exp, request, outputs, force)
+        if rc is not None:  # nothing to train: leave the group before exiting (a
+            ddp.destroy()   # process that exits in it aborts: "terminate called ...")
+        return rc
+    return _skip_or_refuse(what, exp, request, outputs, force)
+
+
+def _skip_or_refuse(what, exp, request, outputs, force) -> int | None:
     import sys
 
     try:

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -29,18 +28,13 @@ def _train_am(args) -> int:
     seed = "" if args.seed is None else f"\n# --seed {args.seed}"
     request = make_request("train-am", config_hash(text + seed),
                            inputs_stamp(train=train, dev=[args.dev]))  # fmt: skip
-    launched = os.environ.get("LOCAL_RANK") is not None  # torchrun: one process per rank
-    if launched:
-        from pipeline import distributed as ddp
-
-        ddp.init(args.device)
-        rc = ddp.on_main(skip_or_refuse, "train-am", args.out, request, AM_OUTPUTS, args.force)
-    else:
-        rc = skip_or_refuse("train-am", args.out, request, AM_OUTPUTS, args.force)
+    rc = skip_or_refuse("train-am", args.out, request, AM_OUTPUTS, args.force,
+                        device=args.device)  # fmt: skip
     if rc is not None:
         return rc
     import torch
 
+    from pipeline import distributed as ddp
     from pipeline.asr.train import check_config, check_finite_inputs, check_train_dirs, train_am
     from pipeline.config import ConfigError
     from pipeline.stamp import write_request
@@ -52,12 +46,10 @@ def _train_am(args) -> int:
         return _fail(e, 2)
     check_train_dirs(train + [args.dev])
     check_finite_inputs(train + [args.dev])
-    if not launched or ddp.is_main():
-        write_request(args.out, request)
+    write_request(args.out, request)
     train_am(config, train, args.dev, args.out, device=args.device, seed=args.seed,
              progress=not args.no_progress)  # fmt: skip
-    if launched:
-        ddp.destroy()
+    ddp.destroy()  # torchrun: every rank leaves the group (no-op otherwise)
     return 0
 
 

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -47,30 +46,22 @@ def cmd_train(a) -> int:
     dirs = dict(noisy=_dirs(a.noisy), target=_dirs(tgt), dev_noisy=_dirs(a.dev_noisy),
                 dev_target=_dirs(dev_tgt))  # fmt: skip
     request = make_request("train-enhancer", config_hash(conf), inputs_stamp(**dirs))
-    device = a.device
-    if os.environ.get("LOCAL_RANK") is not None:  # torchrun: one process per rank
-        from pipeline import distributed as ddp
-
-        device = ddp.init(device)
-        rc = ddp.on_main(skip_or_refuse, "train-enhancer", a.out, request,
-                         ENHANCER_OUTPUTS, a.force)  # fmt: skip
-    else:
-        ddp = None
-        rc = skip_or_refuse("train-enhancer", a.out, request, ENHANCER_OUTPUTS, a.force)
+    rc = skip_or_refuse("train-enhancer", a.out, request, ENHANCER_OUTPUTS, a.force,
+                        device=a.device)  # fmt: skip
     if rc is not None:
         return rc
     import torch
 
+    from pipeline import distributed as ddp
     from pipeline.enhance.gan import TrainingDiverged
     from pipeline.enhance.train import train_enhancer
     from pipeline.stamp import write_request
 
     torch.set_num_threads(a.threads) if a.threads else None
-    if ddp is None or ddp.is_main():
-        write_request(a.out, request)
+    write_request(a.out, request)
     try:
         m = train_enhancer(conf, dirs["noisy"], dirs["target"], dirs["dev_noisy"],
-                           dirs["dev_target"], a.out, device=device,
+                           dirs["dev_target"], a.out, device=a.device,
                            progress=not a.no_progress, source=a.config,
                            stream_above=a.stream_above,
                            block_frames=a.stream_block)  # fmt: skip
@@ -78,11 +69,10 @@ def cmd_train(a) -> int:
         return _fail(e, 2)
     except TrainingDiverged as e:  # the message names the epoch and step
         return _fail(e, 1)
-    if ddp is not None:
-        main = ddp.is_main()
-        ddp.destroy()
-        if not main:
-            return 0
+    main = ddp.is_main()
+    ddp.destroy()  # torchrun: every rank leaves the group (no-op otherwise)
+    if not main:
+        return 0
     d = m["dev"]["all"]
     print(f"{a.out}: best epoch {m['best_epoch']}, dev MSE {d.get('input_mse', '-')} "
           f"-> {d['enh_mse']}, LSD {d.get('input_lsd_db', '-')} -> "

@@ -73,6 +73,28 @@ def load_feats(path: str | Path, kind: str = "fbank") -> tuple[DataDir, dict]:
     return d, feats
 
 
+def check_parallel(noisy_dir, clean_dir, n_frames: dict, c_frames: dict) -> None:
+    """Raise :class:`DataDirError` (both dirs named, with counts) unless the two
+    dirs hold the same utt-ids with the same frame counts (``{utt: frames}``)."""
+    only_n = sorted(set(n_frames) - set(c_frames))
+    only_c = sorted(set(c_frames) - set(n_frames))
+    if only_n or only_c:
+        ex = (only_n or only_c)[0]
+        raise DataDirError(
+            f"not parallel: {len(n_frames)} utterances in {noisy_dir}, {len(c_frames)} "
+            f"in {clean_dir}; {len(only_n)} only in the first, {len(only_c)} only "
+            f"in the second (e.g. '{ex}')", path=noisy_dir,
+        )  # fmt: skip
+    bad = [(u, a, c_frames[u]) for u, a in n_frames.items() if a != c_frames[u]]
+    if bad:
+        u, a, b = bad[0]
+        raise DataDirError(
+            f"frame counts differ for {len(bad)} of {len(n_frames)} utterances between "
+            f"{noisy_dir} and {clean_dir} (e.g. '{u}': {a} vs {b} frames)",
+            path=noisy_dir,
+        )  # fmt: skip
+
+
 @dataclass
 class ParallelSet:
     """Aligned (input, target) utterances from one or more pairs of data dirs.
@@ -102,23 +124,8 @@ class ParallelSet:
         """
         dn, xin = load_feats(noisy_dir, input_kind)
         dc, ytg = load_feats(clean_dir, "fbank")
-        only_n = sorted(set(xin) - set(ytg))
-        only_c = sorted(set(ytg) - set(xin))
-        if only_n or only_c:
-            ex = (only_n or only_c)[0]
-            raise DataDirError(
-                f"not parallel: {len(xin)} utterances in {noisy_dir}, {len(ytg)} in "
-                f"{clean_dir}; {len(only_n)} only in the first, {len(only_c)} only "
-                f"in the second (e.g. '{ex}')", path=noisy_dir,
-            )  # fmt: skip
-        bad = [(u, len(xin[u]), len(ytg[u])) for u in xin if len(xin[u]) != len(ytg[u])]
-        if bad:
-            u, a, b = bad[0]
-            raise DataDirError(
-                f"frame counts differ for {len(bad)} of {len(xin)} utterances between "
-                f"{noisy_dir} and {clean_dir} (e.g. '{u}': {a} vs {b} frames)",
-                path=noisy_dir,
-            )  # fmt: skip
+        check_parallel(noisy_dir, clean_dir, {u: len(x) for u, x in xin.items()},
+                       {u: len(y) for u, y in ytg.items()})  # fmt: skip
         snr, cond = dn.utt2snr or {}, dn.utt2cond or {}
         for u in dn.utts:
             self.inputs.append(xin[u])
@@ -168,23 +175,18 @@ class StreamedPairs:
                 if _feats_type(d) not in (None, "fbank"):
                     raise DataDirError(f"features are '{_feats_type(d)}', the front-end "
                                        "needs log-mel 'fbank'", path=Path(p) / "feats_type")
-            if set(dn.utts) != set(dc.utts):
-                raise DataDirError(f"not parallel: {len(dn.utts)} utterances in {nd}, "
-                                   f"{len(dc.utts)} in {cd}", path=nd)  # fmt: skip
+            frames = {u: int(dn.utt2num_frames[u]) for u in dn.utts}
+            check_parallel(nd, cd, frames, {u: int(dc.utt2num_frames[u]) for u in dc.utts})
             for u in dn.utts:
-                a, b = int(dn.utt2num_frames[u]), int(dc.utt2num_frames[u])
-                if a != b:
-                    raise DataDirError(f"frame counts differ between {nd} and {cd} "
-                                       f"(e.g. '{u}': {a} vs {b} frames)", path=nd)
                 s.x_entries.append(dn.feats_scp[u])
                 s.y_entries.append(dc.feats_scp[u])
                 s.utts.append(u)
                 s.sources.append(str(nd))
-                lens.append(a)
+                lens.append(frames[u])
         s.lens = np.asarray(lens, dtype=np.int64)
         return s
 
-    def _read(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+    def _read(self, i: int, check: bool = False) -> tuple[np.ndarray, np.ndarray]:
         import kaldiio
 
         x = np.array(kaldiio.load_mat(self.x_entries[i]), dtype=np.float32)
@@ -193,8 +195,9 @@ class StreamedPairs:
             raise DataDirError(f"'{self.utts[i]}': {len(x)} input and {len(y)} target "
                                f"frames, utt2num_frames says {self.lens[i]}",
                                path=self.sources[i])  # fmt: skip
-        check_finite(self.sources[i], {self.utts[i]: x})
-        check_finite(self.sources[i], {self.utts[i]: y})
+        if check:
+            check_finite(self.sources[i], {self.utts[i]: x})
+            check_finite(self.sources[i], {self.utts[i]: y})
         return x, y
 
     def load(self, idx) -> ParallelSet:
@@ -211,10 +214,11 @@ class StreamedPairs:
 
     def stats(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Per-dimension (input mean, input std, target mean, target std) in one
-        pass over the arks (float64 sums)."""
+        pass over the arks (float64 sums); refuses non-finite features here, once,
+        before anything is trained."""
         acc = None
         for i in range(len(self.utts)):
-            x, y = self._read(i)
+            x, y = self._read(i, check=True)
             cur = [x.sum(0, dtype=np.float64), (x.astype(np.float64) ** 2).sum(0),
                    y.sum(0, dtype=np.float64), (y.astype(np.float64) ** 2).sum(0)]
             acc = cur if acc is None else [a + c for a, c in zip(acc, cur)]

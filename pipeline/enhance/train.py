@@ -576,6 +576,7 @@ def train_enhancer(config, noisy, clean, dev_noisy, dev_clean, exp_dir,
             from its arks in shuffled blocks of ``block_frames`` frames: memory
             stays one block whatever its size (0: always stream).
     """
+    device = ddp.init(device)  # torchrun: join the process group (no-op otherwise)
     conf = load_config(config) if not isinstance(config, dict) else dict(config)
     conf = normalize_config(conf)
     if seed is not None:
