@@ -159,3 +159,37 @@ def test_early_stopping_counter_is_fed_the_dev_wer(tmp_path, feats_dirs):
     train_am(conf, [feats_dirs["train_clean"]], feats_dirs["dev"], exp, seed=1)
     assert [e for e, _ in _log_epochs(exp)] == [1, 2]
     assert (exp / "train.done").is_file()
+
+
+def test_bigru_equals_packed_nn_gru_and_loads_its_checkpoints():
+    """The padded BiGRU computes what nn.GRU(bidirectional) computes on a packed
+    batch (outputs at valid steps and every gradient), and loads its state_dict."""
+    from pipeline.asr.model import BiGRU, flip_padded
+
+    torch.manual_seed(0)
+    ref = torch.nn.GRU(6, 5, num_layers=2, batch_first=True, bidirectional=True)
+    ours = BiGRU(6, 5, 2)
+    ours.load_state_dict(ref.state_dict())  # the old checkpoint names
+    x = torch.randn(4, 9, 6)
+    lens = torch.tensor([9, 3, 7, 1])
+    valid = (torch.arange(9)[None, :] < lens[:, None])[:, :, None]
+    xr = x.clone().requires_grad_(True)
+    packed = torch.nn.utils.rnn.pack_padded_sequence(xr, lens, batch_first=True,
+                                                     enforce_sorted=False)  # fmt: skip
+    a, _ = torch.nn.utils.rnn.pad_packed_sequence(ref(packed)[0], batch_first=True,
+                                                  total_length=9)  # fmt: skip
+    xo = x.clone().requires_grad_(True)
+    # garbage in the padding must not reach valid outputs
+    b = ours(torch.where(valid, xo, torch.full_like(xo, 1e3)), lens)
+    assert torch.allclose(a * valid, b * valid, atol=1e-6)
+    w = torch.randn(4, 9, 10)
+    (a * valid * w).sum().backward()
+    (b * valid * w).sum().backward()
+    assert torch.allclose(xr.grad, xo.grad, atol=1e-6)
+    for k in range(2):
+        for sfx, mod in (("", ours.fwd[k]), ("_reverse", ours.bwd[k])):
+            g_ref = getattr(ref, f"weight_hh_l{k}{sfx}").grad
+            assert torch.allclose(g_ref, mod.weight_hh_l0.grad, atol=1e-6)
+    y = torch.arange(12.0).reshape(2, 3, 2)
+    assert flip_padded(flip_padded(y, torch.tensor([3, 2])), torch.tensor([3, 2])).equal(y)
+    assert flip_padded(y, torch.tensor([3, 2]))[1, :, 0].tolist() == [8.0, 6.0, 10.0]
