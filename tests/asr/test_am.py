@@ -193,3 +193,20 @@ def test_bigru_equals_packed_nn_gru_and_loads_its_checkpoints():
     y = torch.arange(12.0).reshape(2, 3, 2)
     assert flip_padded(flip_padded(y, torch.tensor([3, 2])), torch.tensor([3, 2])).equal(y)
     assert flip_padded(y, torch.tensor([3, 2]))[1, :, 0].tolist() == [8.0, 6.0, 10.0]
+
+
+def test_features_cached_after_first_read_when_they_fit(feats_dirs, monkeypatch):
+    import pipeline.asr.train as tr
+
+    entries, stats, _ = training_entries([feats_dirs["train_clean"]])
+    tokens = Tokens.from_texts([e["text"] for e in entries.values()], "word")
+    reads = []
+    real = tr.kaldiio.load_mat
+    monkeypatch.setattr(tr.kaldiio, "load_mat", lambda a: reads.append(a) or real(a))
+    for cache_mb, rereads in ((1024, 0), (1e-4, len(entries))):  # fits / does not
+        ds = tr.make_dataset(entries, stats, tokens, "speaker", True, cache_mb=cache_mb)
+        first = [ds[i]["feats"].clone() for i in range(len(ds))]
+        reads.clear()
+        again = [ds[i]["feats"] for i in range(len(ds))]
+        assert len(reads) == rereads
+        assert all(a.equal(b) for a, b in zip(first, again))
