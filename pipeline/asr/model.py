@@ -41,9 +41,9 @@ def flip_padded(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
 class BiGRU(nn.Module):
     """Multi-layer bidirectional GRU over a padded batch, exact per sequence.
 
-    The same function as ``nn.GRU(bidirectional=True)`` on a packed sequence, in
-    about half its training time on CPU for the recurrent layers, 1.3-1.36x the
-    throughput of the whole training step (``benchmarks/am.py [--packed]``):
+    The same function as ``nn.GRU(bidirectional=True)`` on a packed sequence, at
+    1.3-1.36x the training throughput of the whole step on CPU (the recurrent
+    forward plus the backward take 0.7 of the time; ``benchmarks/am.py [--packed]``):
     PyTorch runs a packed sequence step by step with a shrinking batch, and its
     backward is slower still. Here each direction
     is a one-layer ``nn.GRU`` over the padded tensor; the backward direction reads
