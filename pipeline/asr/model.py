@@ -26,16 +26,23 @@ class ConvBlock(nn.Module):
         return x + self.drop(torch.relu(self.bn(self.conv(x))))
 
 
+def _flip_index(lengths: torch.Tensor, T: int, device) -> torch.Tensor:
+    """(B, T) time index that reverses each sequence within its length."""
+    ar = torch.arange(T, device=device)[None, :]
+    idx = lengths.to(device)[:, None] - 1 - ar
+    return torch.where(idx >= 0, idx, ar)
+
+
+def _take_time(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    return x.gather(1, idx[:, :, None].expand(-1, -1, x.shape[2]))
+
+
 def flip_padded(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     """Reverse each sequence of a padded batch within its own length.
 
     x: (B, T, C); lengths: (B,). out[b, t] = x[b, lengths[b] - 1 - t] for t <
     lengths[b]; padding positions stay where they are. Its own inverse."""
-    T = x.shape[1]
-    ar = torch.arange(T, device=x.device)[None, :]
-    idx = lengths.to(x.device)[:, None] - 1 - ar
-    idx = torch.where(idx >= 0, idx, ar)
-    return x.gather(1, idx[:, :, None].expand(-1, -1, x.shape[2]))
+    return _take_time(x, _flip_index(lengths, x.shape[1], x.device))
 
 
 class BiGRU(nn.Module):
@@ -67,13 +74,14 @@ class BiGRU(nn.Module):
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """x: (B, T, C); lengths: (B,) valid steps -> (B, T, 2 * hidden_size)."""
+        idx = _flip_index(lengths, x.shape[1], x.device)  # the same for every layer
         h = x
         for k, (f, b) in enumerate(zip(self.fwd, self.bwd)):
             if k:
                 h = self.drop(h)
             hf, _ = f(h)
-            hb, _ = b(flip_padded(h, lengths))
-            h = torch.cat([hf, flip_padded(hb, lengths)], dim=-1)
+            hb, _ = b(_take_time(h, idx))
+            h = torch.cat([hf, _take_time(hb, idx)], dim=-1)
         return h
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):

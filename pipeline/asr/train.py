@@ -160,21 +160,16 @@ class CTCBrain(sb.Brain):
 
 
 def make_dataset(entries: dict, stats: dict, tokens: Tokens, cmvn: str,
-                 norm_vars: bool, global_cmvn=None, cache_mb: float = 0):  # fmt: skip
+                 norm_vars: bool, global_cmvn=None, cache: bool = False):  # fmt: skip
     """A DynamicItemDataset whose items are ``feats`` (T, D) float32 (loaded with
     kaldiio and CMVN-normalised on access), ``tokens`` (L,) int64 and ``text``.
 
-    ``cache_mb`` > 0: when all the features fit in that many MB (frames x dim x 4
-    bytes), each matrix is kept in memory after its first read, so epochs after
-    the first read nothing from disk (the MCT set of the default corpus: 306 MB)."""
+    ``cache``: keep each matrix in memory after its first read, so epochs after
+    the first read nothing from disk (see :func:`fits_in_memory`)."""
     from speechbrain.dataio.dataset import DynamicItemDataset
     from speechbrain.utils.data_pipeline import provides, takes
 
-    cache = None
-    if cache_mb > 0 and entries:
-        dim = int(kaldiio.load_mat(next(iter(entries.values()))["ark"]).shape[1])
-        size_mb = sum(e["num_frames"] for e in entries.values()) * dim * 4 / 2**20
-        cache = {} if size_mb <= cache_mb else None
+    cache = {} if cache else None
 
     @takes("ark", "cmvn_key")
     @provides("feats")
@@ -195,6 +190,12 @@ def make_dataset(entries: dict, stats: dict, tokens: Tokens, cmvn: str,
     ds = DynamicItemDataset(entries, dynamic_items=[feats_pipeline, tokens_pipeline],
                             output_keys=["id", "feats", "tokens", "text"])  # fmt: skip
     return ds
+
+
+def fits_in_memory(entries: dict, feat_dim: int, limit_mb: float) -> bool:
+    """Whether the float32 features of ``entries`` take at most ``limit_mb`` MB
+    (the MCT set of the default corpus: 306 MB)."""
+    return sum(e["num_frames"] for e in entries.values()) * feat_dim * 4 / 2**20 <= limit_mb
 
 
 def _seed_all(seed: int) -> None:
@@ -327,8 +328,9 @@ def train_am(config: str | Path, train_dirs: list[str | Path], dev_dir: str | Pa
                 len(tokens), tokens.kind, meta["n_params"], time.time() - t0)  # fmt: skip
 
     # training features stay in memory after epoch 1 when they fit (optional key)
+    cache_mb = float(hp.get("feats_cache_mb", AM_KEYS["feats_cache_mb"]))
     train_ds = make_dataset(entries, stats, tokens, hp["cmvn"], hp["norm_vars"], gstats,
-                            cache_mb=float(hp.get("feats_cache_mb", AM_KEYS["feats_cache_mb"])))
+                            cache=fits_in_memory(entries, feat_dim, cache_mb))  # fmt: skip
     dev_ds = make_dataset(dev_entries, dev_stats, tokens, hp["cmvn"], hp["norm_vars"], gstats)  # noqa: E501
     lengths = [e["num_frames"] for e in entries.values()]
     sampler = DynamicBatchSampler(

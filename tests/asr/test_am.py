@@ -203,8 +203,11 @@ def test_features_cached_after_first_read_when_they_fit(feats_dirs, monkeypatch)
     reads = []
     real = tr.kaldiio.load_mat
     monkeypatch.setattr(tr.kaldiio, "load_mat", lambda a: reads.append(a) or real(a))
+    dim = real(next(iter(entries.values()))["ark"]).shape[1]
     for cache_mb, rereads in ((1024, 0), (1e-4, len(entries))):  # fits / does not
-        ds = tr.make_dataset(entries, stats, tokens, "speaker", True, cache_mb=cache_mb)
+        fits = tr.fits_in_memory(entries, dim, cache_mb)
+        assert fits == (rereads == 0)
+        ds = tr.make_dataset(entries, stats, tokens, "speaker", True, cache=fits)
         first = [ds[i]["feats"].clone() for i in range(len(ds))]
         reads.clear()
         again = [ds[i]["feats"] for i in range(len(ds))]
