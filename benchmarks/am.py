@@ -35,12 +35,13 @@ def main() -> int:
     p.add_argument("--test", default=str(ROOT / "recipes/simgrid/data/test_clean"))
     p.add_argument("--steps", type=int, default=40)
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
-                   help="bf16: CPU autocast around the forward and the loss")
+    p.add_argument("--precision", default=None, choices=["fp32", "bf16"],
+                   help="bf16: CPU autocast around the forward and the loss "
+                        "(default: the config's precision, auto resolved as train-am does)")
     p.add_argument("--packed", action="store_true",
                    help="time the recurrent layers as the model had them before: "
-                        "nn.GRU(bidirectional=True) on a packed sequence (same "
-                        "sizes) instead of the padded BiGRU")
+                        "nn.GRU / nn.LSTM(bidirectional=True) on a packed sequence "
+                        "(same sizes) instead of the padded BiRNN")
     args = p.parse_args()
 
     import kaldiio
@@ -60,6 +61,12 @@ def main() -> int:
     tokens = Tokens.from_texts([e["text"] for e in entries.values()], kind)
     dim = kaldiio.load_mat(next(iter(entries.values()))["ark"]).shape[1]
     hp, _ = load_hparams(args.config, {"feat_dim": dim, "n_tokens": len(tokens)})
+    if args.precision is None:
+        from pipeline.config import resolve_precision
+
+        args.precision = resolve_precision(hp.get("precision", "fp32"), "cpu")
+        if args.precision not in ("fp32", "bf16"):
+            args.precision = "fp32"
     ds = make_dataset(entries, stats, tokens, hp["cmvn"], hp["norm_vars"])
     sampler = DynamicBatchSampler(ds, max_batch_length=hp["max_batch_frames"],
                                   num_buckets=hp["num_buckets"],
@@ -70,8 +77,9 @@ def main() -> int:
     packed_gru = None
     if args.packed and model.rnn is not None:
         r = model.rnn
-        packed_gru = torch.nn.GRU(r.input_size, r.hidden_size, r.num_layers, batch_first=True,
-                                  bidirectional=True, dropout=r.drop.p)  # fmt: skip
+        packed_gru = r.CELLS[r.cell](r.input_size, r.hidden_size, r.num_layers,
+                                     batch_first=True, bidirectional=True,
+                                     dropout=r.drop.p)  # fmt: skip
         model.rnn = None  # the optimizer steps the packed GRU's weights instead
         model.packed_gru = packed_gru
     opt = hp["opt_class"](model.parameters())
@@ -136,7 +144,8 @@ def main() -> int:
     rnn = model.rnn if model.rnn is not None else packed_gru
     if rnn is not None:
         H, L = rnn.hidden_size, rnn.num_layers
-        f_step += sum(2 * 2.0 * 3 * H * ((conv.out_channels if i == 0 else 2 * H) + H)
+        gates = 4 if isinstance(rnn, torch.nn.LSTM) or getattr(rnn, "cell", "") == "lstm" else 3
+        f_step += sum(2 * 2.0 * gates * H * ((conv.out_channels if i == 0 else 2 * H) + H)
                       for i in range(L))  # fmt: skip
     if model.conformer is not None:  # per layer: 2 FFNs, attention projections, conv
         d = conv.out_channels
@@ -154,14 +163,15 @@ def main() -> int:
             ("train GFLOP/s (x3 forward matmuls)",
              f"{gflops:.2f} = {100 * gflops / peak:.1f}% of the {peak:.0f} GFLOP/s "
              "fp32 matmul peak"),
-            ("step time split (rnn = GRU or Conformer)", ", ".join(f"{k} {100 * v / total:.1f}%"
+            ("step time split (rnn = GRU, LSTM or Conformer)", ", ".join(f"{k} {100 * v / total:.1f}%"
                                           for k, v in parts.items())),
             # MCT = the clean, reverb and noisy versions of --train
             (f"MCT epoch estimate ({mct / 1e6:.1f} M frames)",
              f"{mct * total / frames:.0f} s")]
 
     if packed_gru is not None:  # decoding needs the model's own layers
-        print(f"config {args.config}, {args.threads} thread(s), {args.precision}, packed nn.GRU")
+        print(f"config {args.config}, {args.threads} thread(s), {args.precision}, "
+              f"packed nn.{type(packed_gru).__name__}")
         for k, v in rows:
             print(f"{k}: {v}")
         return 0

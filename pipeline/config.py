@@ -66,3 +66,23 @@ def require_keys(conf: dict, keys, where: str) -> None:
     missing = [k for k in keys if k not in conf]
     if missing:
         raise ConfigError(f"{where}: missing key(s) {missing}")
+
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+def resolve_precision(precision: str, device: str = "cpu") -> str:
+    """The training precision to use for a config's ``precision``: ``auto`` is
+    ``bf16`` where it is fast (a CPU with avx512_bf16 or AMX, where PyTorch runs
+    Linear, Conv and ``nn.LSTM`` in bf16 through oneDNN under autocast; a CUDA GPU
+    with bf16) and ``fp32`` elsewhere; any other value is returned as it is."""
+    if precision != "auto":
+        return precision
+    import torch
+
+    if str(device).startswith("cuda"):
+        return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "fp32"
+    cpu = torch.cpu
+    fast = any(getattr(cpu, f, lambda: False)() for f in
+               ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))  # fmt: skip
+    return "bf16" if fast else "fp32"

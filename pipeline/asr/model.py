@@ -1,4 +1,4 @@
-"""The acoustic model: strided conv front + BiGRU + CTC output, and SpecAugment.
+"""The acoustic model: strided conv front + BiGRU/BiLSTM + CTC output, and SpecAugment.
 
 Small on purpose (about 1.2 M parameters with the defaults): the default recipe
 trains five of them on 2 CPU cores. A strided 1-D convolution subsamples the
@@ -45,31 +45,42 @@ def flip_padded(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     return _take_time(x, _flip_index(lengths, x.shape[1], x.device))
 
 
-class BiGRU(nn.Module):
-    """Multi-layer bidirectional GRU over a padded batch, exact per sequence.
+class BiRNN(nn.Module):
+    """Multi-layer bidirectional GRU or LSTM over a padded batch, exact per sequence.
 
-    The same function as ``nn.GRU(bidirectional=True)`` on a packed sequence, at
-    1.3-1.36x the training throughput of the whole step on CPU (the recurrent
-    forward plus the backward take 0.7 of the time; ``benchmarks/am.py [--packed]``):
-    PyTorch runs a packed sequence step by step with a shrinking batch, and its
-    backward is slower still. Here each direction
-    is a one-layer ``nn.GRU`` over the padded tensor; the backward direction reads
-    each sequence reversed within its length (:func:`flip_padded`), so padding is
-    only ever read *after* a sequence's frames and outputs at valid positions do
-    not depend on it. Outputs at padding positions are arbitrary (the CTC loss and
-    the decoders ignore them).
+    The same function as ``nn.GRU(bidirectional=True)`` (``nn.LSTM``) on a packed
+    sequence, at 1.3-1.36x the training throughput of the whole step on CPU (the
+    recurrent forward plus the backward take 0.7 of the time; ``benchmarks/am.py
+    [--packed]``): PyTorch runs a packed sequence step by step with a shrinking
+    batch, and its backward is slower still. Here each direction
+    is a one-layer ``nn.GRU`` / ``nn.LSTM`` over the padded tensor; the backward
+    direction reads each sequence reversed within its length (:func:`flip_padded`),
+    so padding is only ever read *after* a sequence's frames and outputs at valid
+    positions do not depend on it. Outputs at padding positions are arbitrary (the
+    CTC loss and the decoders ignore them).
+
+    ``cell="lstm"``: under bf16 autocast on CPU PyTorch runs ``nn.LSTM`` through
+    oneDNN in bf16 (AMX / avx512_bf16), while ``nn.GRU`` stays in fp32; on this
+    project's development CPU a training step of the LSTM layers is 3.7x faster
+    than the GRU's (``python benchmarks/am.py --precision bf16``).
 
     Loads checkpoints of the ``nn.GRU(bidirectional=True)`` it replaced (its
     ``weight_ih_l{k}[_reverse]`` names are mapped to ``fwd.{k}`` / ``bwd.{k}``).
     """
 
+    CELLS = {"gru": nn.GRU, "lstm": nn.LSTM}
+
     def __init__(self, input_size: int, hidden_size: int, num_layers: int,
-                 dropout: float = 0.0):  # fmt: skip
+                 dropout: float = 0.0, cell: str = "gru"):  # fmt: skip
         super().__init__()
+        if cell not in self.CELLS:
+            raise ValueError(f"rnn cell must be one of {sorted(self.CELLS)}, not {cell!r}")
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
+        self.cell = cell
+        rnn = self.CELLS[cell]
         sizes = [input_size] + [2 * hidden_size] * (num_layers - 1)
-        self.fwd = nn.ModuleList(nn.GRU(n, hidden_size, batch_first=True) for n in sizes)
-        self.bwd = nn.ModuleList(nn.GRU(n, hidden_size, batch_first=True) for n in sizes)
+        self.fwd = nn.ModuleList(rnn(n, hidden_size, batch_first=True) for n in sizes)
+        self.bwd = nn.ModuleList(rnn(n, hidden_size, batch_first=True) for n in sizes)
         self.drop = nn.Dropout(dropout)  # between layers, as nn.GRU's dropout
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -98,6 +109,9 @@ class BiGRU(nn.Module):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 
+BiGRU = BiRNN  # the name it had while it was GRU-only
+
+
 class AcousticModel(nn.Module):
     """feats (B, T, D) -> CTC log-probabilities (B, ceil(T / stride), n_tokens).
 
@@ -106,8 +120,10 @@ class AcousticModel(nn.Module):
         n_tokens: output units including the CTC blank (index 0).
         stride: frame subsampling of the input convolution.
         conv_channels: channels of the input convolution (kernel ``2*stride-1``).
-        rnn_hidden, rnn_layers: bidirectional GRU size per direction, layers
-            (0 layers: no GRU).
+        rnn_hidden, rnn_layers: bidirectional RNN size per direction, layers
+            (0 layers: no RNN).
+        rnn_cell: ``gru`` or ``lstm`` (:class:`BiRNN`; with ``precision: bf16``
+            on CPU only the LSTM runs in bf16).
         dropout: between layers.
         conv_blocks, conv_kernel: residual 1-D conv blocks after the input
             convolution (with ``rnn_layers: 0`` a convolution-only model:
@@ -123,7 +139,7 @@ class AcousticModel(nn.Module):
                  dropout: float = 0.15, conv_blocks: int = 0,
                  conv_kernel: int = 5, conformer_layers: int = 0,
                  conformer_heads: int = 4, conformer_ffn: int = 576,
-                 conformer_kernel: int = 15):  # fmt: skip
+                 conformer_kernel: int = 15, rnn_cell: str = "gru"):  # fmt: skip
         super().__init__()
         self.stride = stride
         k = 2 * stride - 1
@@ -141,8 +157,8 @@ class AcousticModel(nn.Module):
                                        conformer_layers, conformer_kernel,
                                        dropout=dropout)  # fmt: skip
             rnn_layers = 0
-        self.rnn = None if rnn_layers == 0 else BiGRU(conv_channels, rnn_hidden, rnn_layers,
-                                                      dropout=dropout)  # fmt: skip
+        self.rnn = None if rnn_layers == 0 else BiRNN(conv_channels, rnn_hidden, rnn_layers,
+                                                      dropout=dropout, cell=rnn_cell)  # fmt: skip
         self.out = nn.Linear(2 * rnn_hidden if rnn_layers else conv_channels, n_tokens)
 
     def out_frames(self, n: torch.Tensor | int):

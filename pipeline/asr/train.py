@@ -37,6 +37,7 @@ import torch
 
 from pipeline.asr.data import CMVN_MODES, Tokens, global_stats, normalise, training_entries  # noqa: E501
 from pipeline.asr import AM_OUTPUTS, DEFAULT_CONFIG  # noqa: F401 - re-exported
+from pipeline.config import PRECISIONS, resolve_precision
 from pipeline.datadir import DataDirError
 from pipeline.stamp import mark_done
 
@@ -215,7 +216,7 @@ AM_INT_KEYS = ("seed", "feat_dim", "n_tokens", "max_batch_frames", "num_buckets"
                "number_of_epochs", "max_train_utts")  # fmt: skip
 AM_OPTIONAL = ("precision", "max_train_utts", "feats_cache_mb")
 AM_CHOICES = {"token_type": ("char", "word"), "cmvn": CMVN_MODES,
-              "precision": ("fp32", "bf16", "fp16")}  # fmt: skip
+              "precision": PRECISIONS}  # fmt: skip
 AM_OBJECTS = ("model", "opt_class", "epoch_counter", "spec_augment")
 
 
@@ -317,15 +318,18 @@ def train_am(config: str | Path, train_dirs: list[str | Path], dev_dir: str | Pa
                 dev=str(Path(dev_dir).resolve()),
                 n_train_utts=len(entries),
                 n_params=sum(p.numel() for p in hp["model"].parameters()),
+                precision=resolve_precision(hp.get("precision", "fp32"), str(device)),
                 world_size=ddp.world_size())  # fmt: skip
+    precision = meta["precision"]
     if main:
         tmp = out_dir / ".am.json.tmp"
         tmp.write_text(json.dumps(meta, indent=1) + "\n")
         os.replace(tmp, out_dir / "am.json")
     (logger.info if main else logger.debug)("train-am: %d train utts (%d frames), %d dev, %d tokens (%s), "
-                "%d params; data ready in %.1f s", len(entries),
+                "%d params, %s; data ready in %.1f s", len(entries),
                 sum(e["num_frames"] for e in entries.values()), len(dev_entries),
-                len(tokens), tokens.kind, meta["n_params"], time.time() - t0)  # fmt: skip
+                len(tokens), tokens.kind, meta["n_params"], precision,
+                time.time() - t0)  # fmt: skip
 
     # training features stay in memory after epoch 1 when they fit (optional key)
     cache_mb = float(hp.get("feats_cache_mb", AM_KEYS["feats_cache_mb"]))
@@ -347,7 +351,7 @@ def train_am(config: str | Path, train_dirs: list[str | Path], dev_dir: str | Pa
         run_opts={"device": device, "noprogressbar": not progress,
                   "ckpt_interval_minutes": 0, "max_grad_norm": hp["max_grad_norm"],
                   # bf16: autocast in training (CPUs with avx512_bf16 / AMX, GPUs)
-                  "precision": hp.get("precision", "fp32"),
+                  "precision": precision,
                   # torchrun: SpeechBrain wraps the model in DDP and shards the
                   # batch sampler per rank (DistributedSamplerWrapper)
                   "distributed_backend": "nccl" if str(device).startswith("cuda") else "gloo"},

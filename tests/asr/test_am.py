@@ -161,14 +161,16 @@ def test_early_stopping_counter_is_fed_the_dev_wer(tmp_path, feats_dirs):
     assert (exp / "train.done").is_file()
 
 
-def test_bigru_equals_packed_nn_gru_and_loads_its_checkpoints():
-    """The padded BiGRU computes what nn.GRU(bidirectional) computes on a packed
-    batch (outputs at valid steps and every gradient), and loads its state_dict."""
-    from pipeline.asr.model import BiGRU, flip_padded
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_birnn_equals_packed_nn_rnn_and_loads_its_checkpoints(cell):
+    """The padded BiRNN computes what nn.GRU / nn.LSTM(bidirectional) computes on a
+    packed batch (outputs at valid steps and every gradient), and loads its
+    state_dict."""
+    from pipeline.asr.model import BiRNN, flip_padded
 
     torch.manual_seed(0)
-    ref = torch.nn.GRU(6, 5, num_layers=2, batch_first=True, bidirectional=True)
-    ours = BiGRU(6, 5, 2)
+    ref = BiRNN.CELLS[cell](6, 5, num_layers=2, batch_first=True, bidirectional=True)
+    ours = BiRNN(6, 5, 2, cell=cell)
     ours.load_state_dict(ref.state_dict())  # the old checkpoint names
     x = torch.randn(4, 9, 6)
     lens = torch.tensor([9, 3, 7, 1])
