@@ -17,13 +17,14 @@ import numpy as np
 import torch
 
 from pipeline.datadir import DataDir, DataDirError
-from pipeline.enhance.models import DNNMapper, FeatureMapper, build_model
+from pipeline.enhance.models import DNNMapper, FeatureMapper, LSTMMapper, build_model
 from pipeline.enhance.train import MODEL_FILE
 
 logger = logging.getLogger(__name__)
 
 OUTPUT_KINDS = ("fbank", "mfcc")
 ENHANCE_INFO = "enhance_info.json"
+ENHANCE_GROUP = 256  # utterances read, enhanced as batches and written per step
 
 
 class EnhancerError(Exception):
@@ -95,19 +96,12 @@ class FeatureEnhancer:
 
     @torch.no_grad()
     def enhance_batch(self, feats_list: list, kind: str | None = None) -> list:
-        """Several utterances; the DNN runs them as one matmul per layer."""
-        if not isinstance(self.model, DNNMapper):
-            return [self.enhance(f, kind) for f in feats_list]
-        m = self.model
+        """Several utterances at once (:meth:`FeatureMapper.forward_batch`: the DNN
+        as a few large matmuls per layer, a causal LSTM as padded batches); each
+        output equals :meth:`enhance` of that utterance to float rounding."""
         xs = [self._check(f).to(self.device) for f in feats_list]
-        wins = [m.windows(m.pad(m.normalize_in(x)[None]))[0] for x in xs if len(x)]
-        y = m.denormalize_out(m.mlp(torch.cat(wins))) if wins else None
-        out, i = [], 0
-        for f, x in zip(feats_list, xs):
-            out.append(self._out(y[i:i + len(x)] if len(x) else
-                                 x.new_zeros(0, m.out_dim), kind, f))  # fmt: skip
-            i += len(x)
-        return out
+        ys = self.model.forward_batch(xs)
+        return [self._out(y, kind, f) for y, f in zip(ys, feats_list)]
 
     def input_features(self, wav, sr: int) -> np.ndarray:
         """The model's input features of a waveform (see :mod:`pipeline.features`)."""
@@ -135,6 +129,12 @@ class FeatureEnhancer:
                 "cannot stream; train a uni-directional one (bidirectional: false)"
             )
         return EnhancerStream(self, kind)
+
+    def streams(self, n: int, kind: str | None = None) -> EnhancerStreams:
+        """``n`` streaming sessions advanced together (a server's concurrent
+        streams); see :class:`EnhancerStreams`."""
+        self.stream(kind)  # the same check
+        return EnhancerStreams(self, n, kind)
 
     # ----------------------------------------------------------- data dirs
     def model_id(self) -> str:
@@ -194,15 +194,20 @@ class FeatureEnhancer:
         (out_dir / ENHANCE_INFO).unlink(missing_ok=True)
         writer = FeatsWriter(out_dir, kind, prefix="enh")
         try:
-            for utt in tqdm(d.utts, desc=f"enhance {out_dir.name}", unit="utt",
-                            disable=not progress, leave=False):  # fmt: skip
-                y = self.enhance(feats[utt], kind)
-                if not np.isfinite(y).all():
-                    raise EnhancerError(
-                        f"{self.model_dir}: the model output {int((~np.isfinite(y)).sum())}"
-                        f" non-finite values for utterance {utt} of {in_dir}; nothing "
-                        f"was written to {out_dir}")  # fmt: skip
-                writer.add(utt, d.utt2spk[utt], y)
+            bar = tqdm(total=len(d.utts), desc=f"enhance {out_dir.name}", unit="utt",
+                       disable=not progress, leave=False)  # fmt: skip
+            for k in range(0, len(d.utts), ENHANCE_GROUP):  # batched, in scp order
+                utts = d.utts[k:k + ENHANCE_GROUP]
+                for utt, y in zip(utts, self.enhance_batch([feats[u] for u in utts], kind)):
+                    if not np.isfinite(y).all():
+                        raise EnhancerError(
+                            f"{self.model_dir}: the model output "
+                            f"{int((~np.isfinite(y)).sum())} non-finite values for "
+                            f"utterance {utt} of {in_dir}; nothing was written to "
+                            f"{out_dir}")  # fmt: skip
+                    writer.add(utt, d.utt2spk[utt], y)
+                bar.update(len(utts))
+            bar.close()
             out = DataDir(channel=d.channel)
             out.tables = {k: dict(v) for k, v in d.tables.items()}
             out = writer.commit(out)
@@ -276,3 +281,87 @@ class EnhancerStream:
             y = torch.zeros(0, m.out_dim)
         self.buf, self.state = None, None
         return self.enh._out(y, self.kind, self._like)
+
+
+class EnhancerStreams:
+    """``n`` concurrent streaming sessions: each :meth:`push` takes one chunk per
+    stream and returns one output per stream, what that stream's own
+    :class:`EnhancerStream` would return (to float rounding).
+
+    A causal LSTM keeps the states of all streams as one batch and runs the
+    streams whose chunks have the same length together (one matmul per layer and
+    frame for all of them instead of one matrix-vector product each), which is
+    where a single stream loses its speed (``benchmarks/enhance.py``). Other
+    front-ends (the DNN) run one :class:`EnhancerStream` per stream.
+    """
+
+    def __init__(self, enhancer: FeatureEnhancer, n: int, kind: str | None = None):
+        if n < 1:
+            raise ValueError(f"need at least one stream, got {n}")
+        self.enh, self.kind, self.n = enhancer, kind, int(n)
+        self.model = enhancer.model
+        self.batched = isinstance(self.model, LSTMMapper) and self.model.causal
+        self.single = None if self.batched else [EnhancerStream(enhancer, kind)
+                                                 for _ in range(self.n)]  # fmt: skip
+        self._like: list = [np.zeros(0)] * self.n
+        if self.batched:  # per layer (h, c) of all streams: zeros = a fresh stream
+            dev = enhancer.device
+            self.state = [(torch.zeros(1, self.n, r.proj_size or r.hidden_size, device=dev),
+                           torch.zeros(1, self.n, r.hidden_size, device=dev))
+                          for r in self.model.rnns]  # fmt: skip
+
+    @property
+    def latency_frames(self) -> int:
+        return 0 if self.batched else self.single[0].latency_frames
+
+    @torch.no_grad()
+    def push(self, chunks: list) -> list:
+        """chunks: one ``(n_i, in_dim)`` chunk per stream (``n_i`` may be 0) ->
+        one output per stream, of the type of its chunk."""
+        if len(chunks) != self.n:
+            raise EnhancerError(f"push needs one chunk per stream ({self.n}), got "
+                                f"{len(chunks)}")  # fmt: skip
+        if not self.batched:
+            return [s.push(c) for s, c in zip(self.single, chunks)]
+        m, enh = self.model, self.enh
+        xs = [enh._check(c).to(enh.device) for c in chunks]
+        self._like = list(chunks)
+        out: list = [None] * self.n
+        groups: dict[int, list[int]] = {}
+        for i, x in enumerate(xs):
+            groups.setdefault(len(x), []).append(i)
+        for length, idx in groups.items():
+            if length == 0:
+                for i in idx:
+                    out[i] = enh._out(xs[i].new_zeros(0, m.out_dim), self.kind, chunks[i])
+                continue
+            every = len(idx) == self.n
+            sel = None if every else torch.tensor(idx, device=enh.device)
+            state = self.state if every else [(h.index_select(1, sel), c.index_select(1, sel))
+                                              for h, c in self.state]  # fmt: skip
+            x = torch.stack([xs[i] for i in idx])
+            z, new = m.core(m.normalize_in(x), state)
+            if every:
+                self.state = [(h, c) for h, c in new]
+            else:
+                for (h, c), (nh, nc) in zip(self.state, new):
+                    h.index_copy_(1, sel, nh)
+                    c.index_copy_(1, sel, nc)
+            y = m.denormalize_out(z)
+            for b, i in enumerate(idx):
+                out[i] = enh._out(y[b], self.kind, chunks[i])
+        return out
+
+    @torch.no_grad()
+    def flush(self, i: int | None = None) -> list:
+        """End of input of stream ``i`` (every stream when None): its remaining
+        frames (a DNN's last ``context``; none for an LSTM), and that stream starts
+        over. Returns one output per flushed stream."""
+        which = range(self.n) if i is None else [i]
+        if not self.batched:
+            return [self.single[k].flush() for k in which]
+        for h, c in self.state:
+            h[:, list(which)] = 0
+            c[:, list(which)] = 0
+        return [self.enh._out(torch.zeros(0, self.model.out_dim), self.kind, self._like[k])
+                for k in which]  # fmt: skip

@@ -44,6 +44,7 @@ from torch import nn
 from tqdm import tqdm
 
 from pipeline import distributed as ddp
+from pipeline.config import resolve_precision
 from pipeline.datadir import DataDirError
 from pipeline.enhance import STREAM_ABOVE_FRAMES, STREAM_BLOCK_FRAMES
 from pipeline.enhance.data import ParallelSet, StreamedPairs, grouped_metrics
@@ -66,6 +67,9 @@ TRAIN_DEFAULTS = {
     "lr_decay": 0.5,  # multiply lr when the dev loss did not improve
     "patience": 3,  # stop after this many epochs without improvement
     "grad_clip": 5.0,
+    # fp32 | bf16 (autocast around each update; the dev loss and the saved model
+    # stay fp32) | auto (bf16 on a CPU with avx512_bf16 / AMX or a bf16 GPU)
+    "precision": "fp32",
 }
 
 
@@ -314,6 +318,9 @@ def normalize_config(conf: dict, source=None) -> dict:
                          f"{sorted(TRAIN_DEFAULTS)}")  # fmt: skip
     check_values(conf.get("training") or {}, TRAIN_DEFAULTS, f"{where}training")
     conf["training"] = {**TRAIN_DEFAULTS, **(conf.get("training") or {})}
+    if conf["training"]["precision"] not in ("fp32", "bf16", "auto"):
+        raise ValueError(f"{where}training.precision must be fp32, bf16 or auto, got "
+                         f"{conf['training']['precision']!r}")  # fmt: skip
     checks = {"input_kind": ("fbank", "spectrogram"), "output_kind": ("fbank", "mfcc"),
               "target": ("clean", "reverb")}  # fmt: skip
     for key, allowed in checks.items():
@@ -350,7 +357,7 @@ def predict(model: FeatureMapper, inputs: list) -> list:
     """Raw (T, D) numpy inputs -> list of raw (T, 40) numpy outputs (eval mode)."""
     was = model.training
     model.eval()
-    out = [model(torch.from_numpy(x)[None])[0].numpy() for x in inputs]
+    out = [y.numpy() for y in model.forward_batch([torch.from_numpy(x) for x in inputs])]
     model.train(was)
     return out
 
@@ -429,6 +436,10 @@ class Trainer:
         if hasattr(step, "offsets"):
             step.offsets = step.offsets.to(self.device)
 
+        precision = resolve_precision(tc["precision"], str(self.device))
+        if main and tc["precision"] != "fp32":
+            logger.info("%s: training precision %s (%s)", conf["frontend"], precision,
+                        tc["precision"])  # fmt: skip
         t_start = time.time()
         while state["epoch"] < tc["epochs"] and state["bad"] < tc["patience"]:
             epoch = state["epoch"] + 1
@@ -451,7 +462,9 @@ class Trainer:
                 batch = ddp.shard(batch)  # this rank's share of the global batch
                 if self.device.type != "cpu":
                     batch = tuple(b.to(self.device, non_blocking=True) for b in batch)
-                losses = step.train_batch(batch, optimizers)
+                with torch.autocast(self.device.type, dtype=torch.bfloat16,
+                                    enabled=precision == "bf16"):  # fmt: skip
+                    losses = step.train_batch(batch, optimizers)
                 if losses is None:
                     continue
                 tot += losses["loss"]

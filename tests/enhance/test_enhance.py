@@ -66,6 +66,24 @@ def test_shapes_and_denormalization(trained, frontend):
         np.testing.assert_allclose(o, enh.enhance(v), atol=1e-4)
 
 
+def test_bf16_training_learns_and_saves_fp32(tmp_path):
+    """training.precision bf16: autocast around each update; the saved model is
+    fp32 and learns about as well as the fp32 run of the same config."""
+    par = make_parallel(tmp_path)
+    m32 = train(par, tmp_path / "fp32", LSTM_CONF)
+    conf = copy.deepcopy(LSTM_CONF)
+    conf["training"]["precision"] = "bf16"
+    m16 = train(par, tmp_path / "bf16", conf)
+    d32, d16 = m32["dev"]["all"], m16["dev"]["all"]
+    assert d16["enh_mse"] < 0.7 * d16["input_mse"]
+    assert d16["enh_mse"] < 1.2 * d32["enh_mse"]
+    enh = FeatureEnhancer.load(tmp_path / "bf16")
+    assert all(p.dtype == torch.float32 for p in enh.model.parameters())
+    conf["training"]["precision"] = "half"
+    with pytest.raises(ValueError, match="training.precision must be fp32, bf16 or auto"):
+        train(par, tmp_path / "bad", conf)
+
+
 def test_dim_mismatch_is_clear(trained):
     enh = FeatureEnhancer.load(trained[0]["dnn"][0])
     with pytest.raises(EnhancerError, match="dim 13.*expects 40"):
@@ -88,6 +106,44 @@ def test_stream_equals_offline(trained, frontend):
     if frontend == "lstm":  # causal: frames come out as they go in
         s = enh.stream()
         assert len(s.push(x[:10])) == 10
+
+
+@pytest.mark.parametrize("frontend", ["dnn", "lstm"])
+def test_concurrent_streams_equal_offline(trained, frontend):
+    """EnhancerStreams: streams of different lengths pushed together (chunk sizes
+    that differ between streams and pushes, empty chunks, a stream that ends and
+    starts a new utterance mid-way) give each stream's offline output."""
+    models, (_, _, dn, dc) = trained
+    enh = FeatureEnhancer.load(models[frontend][0])
+    xs = pairs([dn], [dc]).inputs[:3]
+    assert len({len(x) for x in xs}) > 1
+    chunk = [10, 10, 7]
+    pos = [0, 0, 0]
+    got: list = [[], [], []]
+    restart = {2: xs[0]}  # stream 2 takes a second utterance after its first
+    done2 = []
+    ss = enh.streams(3)
+    while any(p < len(x) for p, x in zip(pos, xs)):
+        push = []
+        for k in range(3):
+            n = chunk[k] if pos[k] % 20 else chunk[k] // 2 + 1  # vary the sizes
+            push.append(xs[k][pos[k]:pos[k] + n])
+            pos[k] += len(push[-1])
+        for k, o in enumerate(ss.push(push)):
+            got[k].append(o)
+        if pos[2] >= len(xs[2]) and 2 in restart:
+            got[2] += ss.flush(2)
+            done2, got[2] = got[2], []
+            xs[2], pos[2] = restart.pop(2), 0
+    for k, o in enumerate(ss.flush()):
+        got[k].append(o)
+    refs = [enh.enhance(x) for x in xs]
+    for k in range(3):
+        np.testing.assert_allclose(np.concatenate(got[k]), refs[k], atol=1e-4)
+    first2 = pairs([dn], [dc]).inputs[2]
+    np.testing.assert_allclose(np.concatenate(done2), enh.enhance(first2), atol=1e-4)
+    with pytest.raises(EnhancerError, match="one chunk per stream"):
+        ss.push([xs[0][:5]])
 
 
 def test_blstm_cannot_stream():
