@@ -55,6 +55,9 @@ def test_train_resume_decode(tmp_path, feats_dirs):
     assert log[-1][1] < 0.7 * log[0][1]  # the loss falls
     meta = json.loads((exp / "am.json").read_text())
     assert meta["n_train_utts"] == 120 and meta["cmvn"] == "speaker"
+    from pipeline.config import resolve_precision  # am_quick.yaml: precision auto
+
+    assert meta["precision"] == resolve_precision("auto") in ("bf16", "fp32")
 
     out = tmp_path / "exp" / "mct" / "decode_none_dev_clean"
     c = decode(exp, feats_dirs["dev"], out, beam=1)
@@ -215,3 +218,15 @@ def test_features_cached_after_first_read_when_they_fit(feats_dirs, monkeypatch)
         again = [ds[i]["feats"] for i in range(len(ds))]
         assert len(reads) == rereads
         assert all(a.equal(b) for a, b in zip(first, again))
+
+
+def test_resolve_precision(monkeypatch):
+    """auto: bf16 exactly when the CPU has avx512_bf16 or AMX; others unchanged."""
+    from pipeline.config import resolve_precision
+
+    assert resolve_precision("fp32") == "fp32" and resolve_precision("bf16") == "bf16"
+    for bf16, amx, want in ((True, False, "bf16"), (False, True, "bf16"),
+                            (False, False, "fp32")):  # fmt: skip
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda v=bf16: v)
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda v=amx: v)
+        assert resolve_precision("auto", "cpu") == want
