@@ -91,7 +91,7 @@ class FeatureEnhancer:
         """feats: (T, in_dim) raw noisy features (numpy or torch) -> (T, 40) raw
         enhanced log-mel (or (T, 13) MFCC with ``kind="mfcc"``), same array type."""
         x = self._check(feats).to(self.device)
-        y = self.model(x[None])[0]
+        y = self.model.forward_batch([x])[0]
         return self._out(y, kind, feats)
 
     @torch.no_grad()

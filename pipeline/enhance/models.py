@@ -140,7 +140,7 @@ class FeatureMapper(nn.Module):
         outputs, each what ``self(x[None])[0]`` gives (to float rounding), computed
         in batches of about ``max_frames`` frames (default :attr:`batch_frames`).
         This base version runs them one by one; subclasses batch them."""
-        return [self(x[None])[0] for x in xs]
+        return [self(x[None])[0] if len(x) else x.new_zeros(0, self.out_dim) for x in xs]
 
 
 @register_frontend("dnn", step="pipeline.enhance.train:FrameStep")

@@ -146,6 +146,25 @@ def test_concurrent_streams_equal_offline(trained, frontend):
         ss.push([xs[0][:5]])
 
 
+@pytest.mark.parametrize("conf", [
+    {"frontend": "dnn", "frontend_conf": {"context": 2, "hidden": [16]}},
+    {"frontend": "lstm", "frontend_conf": {"hidden": 8, "layers": 2}},
+    {"frontend": "lstm", "frontend_conf": {"hidden": 8, "layers": 1, "bidirectional": True}},
+])
+def test_forward_batch_equals_one_by_one(conf):
+    """forward_batch in batches smaller than one utterance, across utterances of
+    different lengths (and an empty one), equals the model on each alone."""
+    torch.manual_seed(0)
+    m = build_model(conf["frontend"], 6, 4, conf["frontend_conf"]).eval()
+    xs = [torch.randn(n, 6) * 3 for n in (17, 0, 5, 40, 1, 23)]
+    want = [m(x[None])[0] if len(x) else torch.zeros(0, 4) for x in xs]
+    for max_frames in (8, 30, 10_000):
+        got = m.forward_batch(xs, max_frames)
+        assert [tuple(g.shape) for g in got] == [(len(x), 4) for x in xs]
+        for g, w in zip(got, want):
+            torch.testing.assert_close(g, w, atol=1e-5, rtol=1e-5)
+
+
 def test_blstm_cannot_stream():
     m = build_model("lstm", 40, 40, {"hidden": 8, "layers": 1, "bidirectional": True})
     enh = FeatureEnhancer(m, {"frontend": "lstm"})
