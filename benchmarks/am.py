@@ -163,8 +163,8 @@ def main() -> int:
             ("train GFLOP/s (x3 forward matmuls)",
              f"{gflops:.2f} = {100 * gflops / peak:.1f}% of the {peak:.0f} GFLOP/s "
              "fp32 matmul peak"),
-            ("step time split (rnn = GRU, LSTM or Conformer)", ", ".join(f"{k} {100 * v / total:.1f}%"
-                                          for k, v in parts.items())),
+            ("step time split (rnn = GRU, LSTM or Conformer)",
+             ", ".join(f"{k} {100 * v / total:.1f}%" for k, v in parts.items())),
             # MCT = the clean, reverb and noisy versions of --train
             (f"MCT epoch estimate ({mct / 1e6:.1f} M frames)",
              f"{mct * total / frames:.0f} s")]
