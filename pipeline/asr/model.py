@@ -61,9 +61,9 @@ class BiRNN(nn.Module):
 
     ``cell="lstm"``: under bf16 autocast on CPU PyTorch runs ``nn.LSTM`` through
     oneDNN in bf16 (AMX / avx512_bf16), while ``nn.GRU`` stays in fp32; on the
-    development CPU the whole training step of the simgrid MCT model is 1.67x
-    faster with the LSTM in bf16 than with the GRU in fp32 (85.2 k vs 51.1 k
-    frames/s, ``python benchmarks/am.py --config C``).
+    development CPU the whole training step of the simgrid MCT model is 1.6-1.7x
+    faster with the LSTM in bf16 than with the GRU in fp32 (134 k vs 85 k and
+    85 k vs 51 k frames/s in two pairs of runs, ``python benchmarks/am.py --config C``).
 
     Loads checkpoints of the ``nn.GRU(bidirectional=True)`` it replaced (its
     ``weight_ih_l{k}[_reverse]`` names are mapped to ``fwd.{k}`` / ``bwd.{k}``).
