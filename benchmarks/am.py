@@ -74,14 +74,14 @@ def main() -> int:
                                   shuffle=True, seed=0)  # fmt: skip
     loader = torch.utils.data.DataLoader(ds, batch_sampler=sampler, collate_fn=PaddedBatch)
     model, aug = hp["model"], hp["spec_augment"]
-    packed_gru = None
+    packed_rnn = None
     if args.packed and model.rnn is not None:
         r = model.rnn
-        packed_gru = r.CELLS[r.cell](r.input_size, r.hidden_size, r.num_layers,
+        packed_rnn = r.CELLS[r.cell](r.input_size, r.hidden_size, r.num_layers,
                                      batch_first=True, bidirectional=True,
                                      dropout=r.drop.p)  # fmt: skip
-        model.rnn = None  # the optimizer steps the packed GRU's weights instead
-        model.packed_gru = packed_gru
+        model.rnn = None  # the optimizer steps the packed RNN's weights instead
+        model.packed_rnn = packed_rnn
     opt = hp["opt_class"](model.parameters())
     model.train()
     parts = dict(data=0.0, conv=0.0, rnn=0.0, out_ctc=0.0, backward=0.0, optimizer=0.0)
@@ -111,10 +111,10 @@ def main() -> int:
             h, _ = model.conformer(h, olens)
         if model.rnn is not None:
             h = model.rnn(h, olens)
-        elif packed_gru is not None:
+        elif packed_rnn is not None:
             packed = torch.nn.utils.rnn.pack_padded_sequence(
                 h, olens.cpu(), batch_first=True, enforce_sorted=False)
-            h, _ = packed_gru(packed)
+            h, _ = packed_rnn(packed)
             h, _ = torch.nn.utils.rnn.pad_packed_sequence(h, batch_first=True)
         t.append(tick())
         lp = model.out(model.drop(h)).float().log_softmax(-1)
@@ -141,7 +141,7 @@ def main() -> int:
     f_step = 2.0 * conv.in_channels * conv.out_channels * conv.kernel_size[0]
     for blk in model.blocks:
         f_step += 2.0 * blk.conv.in_channels * blk.conv.out_channels * blk.conv.kernel_size[0]
-    rnn = model.rnn if model.rnn is not None else packed_gru
+    rnn = model.rnn if model.rnn is not None else packed_rnn
     if rnn is not None:
         H, L = rnn.hidden_size, rnn.num_layers
         gates = 4 if isinstance(rnn, torch.nn.LSTM) or getattr(rnn, "cell", "") == "lstm" else 3
@@ -169,9 +169,9 @@ def main() -> int:
             (f"MCT epoch estimate ({mct / 1e6:.1f} M frames)",
              f"{mct * total / frames:.0f} s")]
 
-    if packed_gru is not None:  # decoding needs the model's own layers
+    if packed_rnn is not None:  # decoding needs the model's own layers
         print(f"config {args.config}, {args.threads} thread(s), {args.precision}, "
-              f"packed nn.{type(packed_gru).__name__}")
+              f"packed nn.{type(packed_rnn).__name__}")
         for k, v in rows:
             print(f"{k}: {v}")
         return 0

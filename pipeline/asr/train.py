@@ -312,15 +312,14 @@ def train_am(config: str | Path, train_dirs: list[str | Path], dev_dir: str | Pa
     hp, text = load_hparams(config, overrides)
     if main:
         (out_dir / "hparams.yaml").write_text(text)
+    precision = resolve_precision(hp.get("precision", "fp32"), str(device))
     meta = dict(feat_dim=feat_dim, n_tokens=len(tokens), token_type=tokens.kind,
                 cmvn=hp["cmvn"], norm_vars=bool(hp["norm_vars"]), seed=seed,
                 train=[str(Path(p).resolve()) for p in train_dirs],
                 dev=str(Path(dev_dir).resolve()),
                 n_train_utts=len(entries),
                 n_params=sum(p.numel() for p in hp["model"].parameters()),
-                precision=resolve_precision(hp.get("precision", "fp32"), str(device)),
-                world_size=ddp.world_size())  # fmt: skip
-    precision = meta["precision"]
+                precision=precision, world_size=ddp.world_size())  # fmt: skip
     if main:
         tmp = out_dir / ".am.json.tmp"
         tmp.write_text(json.dumps(meta, indent=1) + "\n")

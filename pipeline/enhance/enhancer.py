@@ -342,7 +342,7 @@ class EnhancerStreams:
             x = torch.stack([xs[i] for i in idx])
             z, new = m.core(m.normalize_in(x), state)
             if every:
-                self.state = [(h, c) for h, c in new]
+                self.state = list(new)
             else:
                 for (h, c), (nh, nc) in zip(self.state, new):
                     h.index_copy_(1, sel, nh)

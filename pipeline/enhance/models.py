@@ -215,22 +215,23 @@ class DNNMapper(FeatureMapper):
         ``max_frames`` rows per matmul."""
         max_frames = max_frames or self.batch_frames
         out: list = []
-        pending: list = []
+        pending: list = []  # windows of the utterances not yet run
 
         def run():
             w = torch.cat(pending)
             y = torch.cat([self.denormalize_out(self.mlp(w[i:i + max_frames]))
                            for i in range(0, len(w), max_frames)])  # fmt: skip
-            for n in (len(p) for p in pending):
-                out.append(y[:n])
-                y = y[n:]
+            out.extend(y.split([len(p) for p in pending]))
             pending.clear()
 
+        n = 0
         for x in xs:
             pending.append(self.windows(self.pad(self.normalize_in(x)[None]))[0]
                            if len(x) else x.new_zeros(0, self.window * self.in_dim))
-            if sum(len(p) for p in pending) >= max_frames:
+            n += len(x)
+            if n >= max_frames:
                 run()
+                n = 0
         if pending:
             run()
         return out

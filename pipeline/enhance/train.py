@@ -301,7 +301,8 @@ def check_values(section: dict, defaults: dict, where: str) -> None:
     """:func:`pipeline.config.check_values` with the training section's integers."""
     from pipeline.config import check_values as check
 
-    check(section, defaults, where, int_keys=_INT_KEYS)
+    check(section, defaults, where, int_keys=_INT_KEYS,
+          choices={"precision": ("fp32", "bf16", "auto")})
 
 
 def normalize_config(conf: dict, source=None) -> dict:
@@ -318,9 +319,6 @@ def normalize_config(conf: dict, source=None) -> dict:
                          f"{sorted(TRAIN_DEFAULTS)}")  # fmt: skip
     check_values(conf.get("training") or {}, TRAIN_DEFAULTS, f"{where}training")
     conf["training"] = {**TRAIN_DEFAULTS, **(conf.get("training") or {})}
-    if conf["training"]["precision"] not in ("fp32", "bf16", "auto"):
-        raise ValueError(f"{where}training.precision must be fp32, bf16 or auto, got "
-                         f"{conf['training']['precision']!r}")  # fmt: skip
     checks = {"input_kind": ("fbank", "spectrogram"), "output_kind": ("fbank", "mfcc"),
               "target": ("clean", "reverb")}  # fmt: skip
     for key, allowed in checks.items():

@@ -81,7 +81,7 @@ def test_bf16_training_learns_and_saves_fp32(tmp_path):
     enh = FeatureEnhancer.load(tmp_path / "bf16")
     assert all(p.dtype == torch.float32 for p in enh.model.parameters())
     conf["training"]["precision"] = "half"
-    with pytest.raises(ValueError, match="training.precision must be fp32, bf16 or auto"):
+    with pytest.raises(ValueError, match=r"training.precision must be one of \['fp32', 'bf16', 'auto'\]"):
         train(par, tmp_path / "bad", conf)
 
 
