@@ -4,12 +4,14 @@
 #
 # Stages:
 #   0  simulate the corpus: TTS + rooms + noise -> data/{train,dev,test}_{clean,reverb,noisy},
+#      data/train_noisy{2,3} (more noisy copies of train: other noises and SNRs),
 #      data/{dev,test}_noisy_{m6dB,m3dB,0dB,3dB,6dB,9dB}
 #   1  features: 40-d log-mel fbank + CMVN stats -> data/*/feats.scp, cmvn.scp
 #   2  front-ends: train each of $frontends on (train_noisy + train_reverb -> train_clean)
 #      -> exp/enhance/<fe>/ (+ test MSE/LSD in its metrics.json)
 #   3  enhance: every train/dev/test set through each front-end -> data/enh_<fe>/<set>
-#   4  acoustic models: clean, mct, mct_<fe> -> exp/<am>/
+#   4  acoustic models: clean (train_clean), mct (train_{clean,reverb,noisy,noisy2,
+#      noisy3}), mct_<fe> (the same enhanced by <fe>) -> exp/<am>/
 #   5  decode every AM x front-end x test set -> exp/<am>/decode_<fe>_<set>/{hyp,ref,wer}
 #   6  score and report -> exp/results.json (95% intervals), exp/comparisons.json
 #      (paired bootstrap), exp/results.csv, exp/report.md, exp/report.tex,
@@ -41,6 +43,7 @@ if $quick; then size=quick; conf_sfx="_quick"; fi
 am_conf=conf/am_default.yaml; am_clean_conf=conf/am_clean.yaml
 if $quick; then am_conf=conf/am_quick.yaml; am_clean_conf=conf/am_clean_quick.yaml; fi
 decode_opts="--grammar grid"  # GRID: search only through the grammar
+noisy_train_sets="train_noisy train_noisy2 train_noisy3"  # MCT: the three noisy copies of train
 . ../utils/stages.sh  # the stages simgrid and simwsj share (checks the options too)
 
 if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then

@@ -4,7 +4,9 @@
 #   corpus stage 0's name (for messages); size, seed, seeds, nj, device, force,
 #   quick, frontends, ams (may be empty: every AM), conf_sfx ("" or "_quick"),
 #   am_conf, am_clean_conf (AM configs), and decode_opts (stage 5's decode
-#   options, e.g. "--grammar grid" or "--lm exp/lm/lm.arpa --lm-weight 1").
+#   options, e.g. "--grammar grid" or "--lm exp/lm/lm.arpa --lm-weight 1");
+#   optionally noisy_train_sets (the MCT AMs' noisy training dirs; default
+#   train_noisy; simgrid adds its further copies, train_noisy2 train_noisy3).
 # Layout (the data-dir contract of both corpora): data/{train,dev,test}_{clean,
 # reverb,noisy}, data/{dev,test}_noisy_<SNR>; front-ends exp/enhance/<fe>,
 # enhanced data data/enh_<fe>/<set>, AMs exp/<am>, decodes exp/<am>/decode_<fe>_<set>;
@@ -14,7 +16,8 @@ scale_setup  # --cmd, --slurm-conf, --ngpu (recipes/utils/scale_opts.sh)
 forceflag=""
 $force && forceflag="--force"
 snrs="m6dB m3dB 0dB 3dB 6dB 9dB"
-train_sets="train_clean train_reverb train_noisy"
+noisy_train_sets=${noisy_train_sets:-train_noisy}
+train_sets="train_clean train_reverb $noisy_train_sets"  # the MCT AMs' training dirs
 dev_sets="dev_clean dev_reverb dev_noisy"
 test_sets="test_clean test_reverb"
 for s in $snrs; do test_sets="$test_sets test_noisy_$s"; done
@@ -39,6 +42,7 @@ done
 # per training seed: where its models and enhanced data go (seed 0: today's names)
 exp_of() { if [ "$1" = 0 ]; then echo exp; else echo "exp/seed$1"; fi; }
 enh_of() { if [ "$1" = 0 ]; then echo "data/enh_$2"; else echo "data/seed$1/enh_$2"; fi; }
+train_list() { local d l=""; for d in $train_sets; do l="$l,$1/$d"; done; echo "${l#,}"; }  # train_list ROOT
 has_am() { case " $ams " in *" $1 "*) return 0 ;; esac; return 1; }
 mkdir -p data exp/log
 # data/ and exp/ belong to one corpus (size and seed): models trained on the quick
@@ -126,12 +130,12 @@ stage_ams() {  # stage 4
       train_am clean "$sd" "$am_clean_conf" data/train_clean data/dev_clean
     fi
     if has_am mct; then
-      train_am mct "$sd" "$am_conf" data/train_clean,data/train_reverb,data/train_noisy data/dev_noisy
+      train_am mct "$sd" "$am_conf" "$(train_list data)" data/dev_noisy
     fi
     for fe in $frontends; do
       has_am "mct_$fe" || continue
       e=$(enh_of "$sd" "$fe")
-      train_am "mct_$fe" "$sd" "$am_conf" "$e/train_clean,$e/train_reverb,$e/train_noisy" "$e/dev_noisy"
+      train_am "mct_$fe" "$sd" "$am_conf" "$(train_list "$e")" "$e/dev_noisy"
     done
   done
   pool_wait

@@ -56,12 +56,15 @@ def test_grid_codes():
 # ---------------------------------------------------------------- the corpus
 def test_dirs_parallel(simgrid_quick):
     _, dirs = simgrid_quick
-    assert set(dirs) == set(dir_names())
+    assert set(dirs) == set(dir_names("tiny"))
+    assert {"train_noisy2", "train_noisy3"} <= set(dirs)  # more noisy training copies
     for split in SPLITS:
         ref = _load(dirs, f"{split}_clean")
         assert len(ref) > 0
         names = [f"{split}_reverb", f"{split}_noisy"]
-        if split != "train":
+        if split == "train":
+            names += ["train_noisy2", "train_noisy3"]
+        else:
             names += [f"{split}_noisy_{SNR_TAGS[s]}" for s in SNRS_DB]
         for name in names:
             d = _load(dirs, name)
@@ -113,7 +116,7 @@ def test_audio_format_snr_and_clipping(simgrid_quick):
         rev = _load(dirs, f"{split}_reverb")
         clean = _load(dirs, f"{split}_clean")
         names = [f"{split}_noisy"] + ([f"{split}_noisy_{SNR_TAGS[s]}" for s in SNRS_DB]
-                                      if split != "train" else [])
+                                      if split != "train" else ["train_noisy2", "train_noisy3"])
         for name in names:
             d = _load(dirs, name)
             for utt, snr in d.utt2snr.items():
@@ -124,6 +127,30 @@ def test_audio_format_snr_and_clipping(simgrid_quick):
                 assert abs(meas - snr) < 0.5, (name, utt, meas, snr)
                 for x in (r, y, c):
                     assert np.max(np.abs(x)) <= 0.96
+
+
+def test_noisy_training_copies(simgrid_quick):
+    """train_noisy2, train_noisy3: every training utterance's reverberant speech
+    again, with other draws of noise and SNR (simgrid_info.json's "copies"), not
+    another copy's noise again."""
+    out, dirs = simgrid_quick
+    info = {u["utt"]: u for u in json.loads((out / "simgrid_info.json").read_text())
+            ["utts"] if u["split"] == "train"}
+    names = ["train_noisy", "train_noisy2", "train_noisy3"]
+    ds = [_load(dirs, n) for n in names]
+    rev = _load(dirs, "train_reverb")
+    for utt in ds[0].utts:
+        cps = info[utt]["copies"]
+        assert [cp["version"] for cp in cps] == ["noisy2", "noisy3"]
+        for d, cp in zip(ds[1:], cps):
+            assert d.utt2snr[utt] == cp["snr"] and d.utt2cond[utt] == f"noisy_{cp['noise']}"
+        r = _read(rev.wav_scp[utt])
+        nz = [_read(d.wav_scp[utt]) - r for d in ds]
+        for i in range(3):
+            for j in range(i):
+                assert abs(np.corrcoef(nz[i], nz[j])[0, 1]) < 0.9, (utt, i, j)
+    draws = [[(d.utt2cond[u], d.utt2snr[u]) for u in ds[0].utts] for d in ds]
+    assert draws[0] != draws[1] != draws[2]
 
 
 def test_reverb_aligned_with_clean(simgrid_quick):

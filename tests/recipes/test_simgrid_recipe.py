@@ -39,6 +39,7 @@ def recipe(tmp_path_factory) -> Path:
 def _data_dirs(recipe: Path) -> list[Path]:
     names = [f"{s}_{v}" for s in ("train", "dev", "test")
              for v in ("clean", "reverb", "noisy")]  # fmt: skip
+    names += ["train_noisy2", "train_noisy3"]
     names += [f"{s}_noisy_{snr}" for s in ("dev", "test") for snr in SNRS]
     return [recipe / "data" / n for n in names]
 
@@ -51,6 +52,19 @@ def test_contract_data_dirs_with_features(recipe):
         ids = [(recipe / f"data/{split}_{v}/utt2spk").read_text()
                for v in ("clean", "reverb", "noisy")]  # fmt: skip
         assert ids[0] == ids[1] == ids[2]
+
+
+def test_mct_ams_train_on_every_noisy_copy(recipe):
+    """The MCT AMs train on clean + reverb + the three noisy copies of train, the
+    mct_<fe> AMs on the same dirs through their front-end."""
+    import json
+
+    sets = ["train_clean", "train_reverb", "train_noisy", "train_noisy2", "train_noisy3"]
+    am = json.loads((recipe / "exp/mct/am.json").read_text())
+    assert [Path(p).name for p in am["train"]] == sets
+    am = json.loads((recipe / "exp/mct_dnn/am.json").read_text())
+    assert ["/".join(Path(p).parts[-2:]) for p in am["train"]] == [
+        f"enh_dnn/{s}" for s in sets]
 
 
 def test_report_and_contract_layout(recipe):
