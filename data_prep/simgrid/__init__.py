@@ -16,7 +16,10 @@ speech and is sample-aligned with "reverb" and "noisy".
 Output (``prepare_simgrid``): Kaldi data dirs ``{train,dev,test}_{clean,reverb,
 noisy}`` (parallel: same utt-ids ``<spk>_<gridcode>``), and for dev/test also
 ``{dev,test}_noisy_{m6dB,m3dB,0dB,3dB,6dB,9dB}`` (every utterance at that SNR;
-``X_noisy`` holds each at one random SNR). Wavs: 16 kHz 16-bit mono; the dry
+``X_noisy`` holds each at one random SNR), and for train ``train_noisy2`` and
+``train_noisy3``: more noisy copies (each utterance's reverberant speech with
+another noise and SNR; ``SIZES[...]["train_noisy_copies"]``), which the MCT AMs
+train on. Wavs: 16 kHz 16-bit mono; the dry
 speech of every utterance at one active speech level (-35 dBFS, ITU-T P.56), no
 per-utterance gain, so levels are equal across splits and SNRs (a sample that would
 exceed full scale is clipped and counted). SNR is a whole-utterance figure

@@ -238,7 +238,7 @@ def _task_utts(seed: int, split: str, items: list[tuple[int, int, str]],
         # reverb + noise holds for every copy) with another noise and SNR, drawn
         # from streams of their own (the first copy's draws stay as they were)
         copies = []
-        for c in range(2, n_copies + 1 if split == "train" else 2):
+        for c in range(2, n_copies + 1) if split == "train" else ():
             rng_c = _rng(seed, _TAG_COPY, s, k, c)
             kind_c = noise.NOISE_TYPES[int(rng_c.integers(len(noise.NOISE_TYPES)))]
             nz_c = noise.make_noise(kind_c, rng_c, n + noise_preroll(rir_n, FS), streams)
@@ -326,8 +326,8 @@ def prepare_simgrid(out_dir, size: str = "quick", seed: int = 0, nj: int = 1,
     """Simulate the simgrid corpus and write its Kaldi data dirs.
 
     Args:
-        out_dir: where the data dirs go (``{train,dev,test}_{clean,reverb,noisy}``
-            and ``{dev,test}_noisy_{m6dB,...,9dB}``).
+        out_dir: where the data dirs go (``{train,dev,test}_{clean,reverb,noisy}``,
+            ``train_noisy2``, ``train_noisy3`` and ``{dev,test}_noisy_{m6dB,...,9dB}``).
         size: ``"tiny"`` (12 talkers, 48/12/12 utterances: unit tests),
             ``"quick"`` (12 talkers, 480/24/24: the smoke-test run) or
             ``"default"`` (24 talkers, 3048/240/600).
