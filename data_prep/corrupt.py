@@ -1,8 +1,10 @@
 """Reverberant and noisy versions of any clean Kaldi data dir, with simgrid's
 conventions (``python -m data_prep corrupt-data-dir CLEAN_DIR OUT_DIR``).
 
-:func:`reverberate_and_mix` is the one home of the corruption: simgrid calls it
-for its corpus, :func:`corrupt_data_dir` for a user's clean data dir (a
+:func:`reverberate_and_mix` (reverberation, then :func:`add_noise`) is the one
+home of the corruption: simgrid calls it for its corpus (and :func:`add_noise`
+alone for its further noisy copies of train), :func:`corrupt_data_dir` for a
+user's clean data dir (a
 LibriSpeech or WSJ dir, a pipe-based ``wav.scp``, ``segments`` included):
 
 * the reverberant version is time-aligned with the dry one: the whole RIR is
@@ -75,8 +77,18 @@ def reverberate_and_mix(dry: np.ndarray, rir_speech, rir_noise, noise: np.ndarra
     """
     from data_prep.simgrid.rooms import apply_rir
 
-    n = len(dry)
-    rev = apply_rir(dry, rir_speech, n)
+    rev = apply_rir(dry, rir_speech, len(dry))
+    return rev, add_noise(rev, rir_noise, noise, snrs, fs)
+
+
+def add_noise(rev: np.ndarray, rir_noise, noise: np.ndarray, snrs, fs: int) -> dict:
+    """``{snr: mix}``: ``noise`` through ``rir_noise`` added to the reverberant
+    speech ``rev`` at each SNR (dB, over the whole utterance against ``rev``).
+    Another noise for the same ``rev`` (simgrid's further noisy copies) costs no
+    second convolution of the speech."""
+    from data_prep.simgrid.rooms import apply_rir
+
+    n = len(rev)
     pre = noise_preroll(rir_noise, fs)
     if len(noise) < n + pre:
         raise ValueError(f"noise has {len(noise)} samples, needs {n + pre}")
@@ -84,8 +96,7 @@ def reverberate_and_mix(dry: np.ndarray, rir_speech, rir_noise, noise: np.ndarra
     e_rev, e_nz = np.sum(rev**2), np.sum(nz**2)
     if e_nz <= 0:
         raise ValueError("the noise is silent")
-    mixes = {snr: rev + nz * np.sqrt(e_rev / (e_nz * 10 ** (snr / 10))) for snr in snrs}
-    return rev, mixes
+    return {snr: rev + nz * np.sqrt(e_rev / (e_nz * 10 ** (snr / 10))) for snr in snrs}
 
 
 # ------------------------------------------------------------- RIRs, noises

@@ -29,7 +29,7 @@ for any ``nj``.
 """
 
 from pipeline.grid import code_to_words, words_to_code
-from .simulate import SNR_TAGS, SNRS_DB, dir_names, prepare_simgrid
+from .simulate import SNR_TAGS, SNRS_DB, dir_names, prepare_simgrid, train_noisy_dirs
 
 __all__ = ["prepare_simgrid", "code_to_words", "words_to_code", "dir_names",
-           "SNRS_DB", "SNR_TAGS"]
+           "train_noisy_dirs", "SNRS_DB", "SNR_TAGS"]

@@ -193,12 +193,18 @@ def train_noisy_names(n_copies: int) -> list[str]:
     return ["noisy"] + [f"noisy{c}" for c in range(2, n_copies + 1)]
 
 
+def train_noisy_dirs(size: str) -> list[str]:
+    """The noisy training dirs of ``size`` (``train_noisy``, ``train_noisy2``, ...;
+    ``SIZES[size]["train_noisy_copies"]``): the MCT AMs train on all of them."""
+    return [f"train_{v}" for v in train_noisy_names(SIZES[size]["train_noisy_copies"])]
+
+
 def _task_utts(seed: int, split: str, items: list[tuple[int, int, str]],
                n_rooms: int, n_babble: int, materials_path: str,
                wav_dir: str, n_copies: int = 1) -> list[dict]:
     """Simulate utterances ``items`` = ``[(index_in_split, spk_idx, code)]``;
     a training utterance gets ``n_copies`` noisy versions."""
-    from data_prep.corrupt import noise_preroll, reverberate_and_mix
+    from data_prep.corrupt import add_noise, noise_preroll, reverberate_and_mix
     from pipeline.audio import active_level_db
 
     from .tts import get_engine
@@ -234,36 +240,31 @@ def _task_utts(seed: int, split: str, items: list[tuple[int, int, str]],
         # the one home of the corruption (also corrupt-data-dir's): reverb aligned
         # with dry, SNR over the whole utterance against the reverberant speech
         rev, mixes = reverberate_and_mix(dry, rir_s, rir_n, nz, snrs, FS)
+        # (version, signal, the stream its noise floor is drawn from)
+        outputs = [("clean", dry, rng), ("reverb", rev, rng)] + [
+            ("noisy" if split == "train" else f"noisy_{SNR_TAGS[snr]}", v, rng)
+            for snr, v in mixes.items()]  # fmt: skip
         # further noisy training copies: the same reverberant speech (so noisy =
-        # reverb + noise holds for every copy) with another noise and SNR, drawn
-        # from streams of their own (the first copy's draws stay as they were)
+        # reverb + noise holds for every copy; not convolved again) with another
+        # noise and SNR, drawn from streams of their own (the first copy's draws
+        # stay as they were)
         copies = []
         for c in range(2, n_copies + 1) if split == "train" else ():
             rng_c = _rng(seed, _TAG_COPY, s, k, c)
             kind_c = noise.NOISE_TYPES[int(rng_c.integers(len(noise.NOISE_TYPES)))]
             nz_c = noise.make_noise(kind_c, rng_c, n + noise_preroll(rir_n, FS), streams)
             snr_c = int(rng_c.choice(SNRS_DB))
-            _, mix_c = reverberate_and_mix(dry, rir_s, rir_n, nz_c, [snr_c], FS)
-            copies.append(dict(version=f"noisy{c}", noise=kind_c, snr=snr_c,
-                               sig=mix_c[snr_c], rng=rng_c))
+            copies.append(dict(version=f"noisy{c}", noise=kind_c, snr=snr_c))
+            mix_c = add_noise(rev, rir_n, nz_c, [snr_c], FS)[snr_c]
+            outputs.append((f"noisy{c}", mix_c, rng_c))
 
         base = Path(wav_dir) / split
-        versions = {"clean": dry, "reverb": rev}
-        if split == "train":
-            versions["noisy"] = mixes[snrs[0]]
-        else:
-            versions |= {f"noisy_{SNR_TAGS[snr]}": v for snr, v in mixes.items()}
         n_clipped = 0
-        for ver, sig in versions.items():
-            floor = rng.standard_normal(n) * (NOISE_FLOOR_LSB / 32768.0)
+        for ver, sig, r in outputs:
+            floor = r.standard_normal(n) * (NOISE_FLOOR_LSB / 32768.0)
             q, c = _to_int16(sig + floor)
             n_clipped += c
             _write(base / ver / f"{uid}.wav", q)
-        for cp in copies:
-            floor = cp.pop("rng").standard_normal(n) * (NOISE_FLOOR_LSB / 32768.0)
-            q, c = _to_int16(cp.pop("sig") + floor)
-            n_clipped += c
-            _write(base / cp["version"] / f"{uid}.wav", q)
         out.append(dict(utt=uid, split=split, spk=spk.spk_id, text=words, room=room,
                         noise=kind, snrs=snrs, pick=pick, n_clipped=n_clipped,
                         dur_s=n / FS) | ({"copies": copies} if copies else {}))
@@ -304,8 +305,7 @@ def _done_info(size: str, seed: int) -> dict:
 def dir_names(size: str = "default") -> list[str]:
     """Names of the data dirs :func:`prepare_simgrid` writes for ``size``."""
     names = [f"{s}_{v}" for s in SPLITS for v in ("clean", "reverb", "noisy")]
-    names += [f"train_{v}" for v in
-              train_noisy_names(SIZES[size].get("train_noisy_copies", 1))[1:]]
+    names += train_noisy_dirs(size)[1:]
     names += [f"{s}_noisy_{SNR_TAGS[x]}" for s in ("dev", "test") for x in SNRS_DB]
     return names
 
@@ -356,7 +356,7 @@ def prepare_simgrid(out_dir, size: str = "quick", seed: int = 0, nj: int = 1,
     out_dir = Path(out_dir).resolve()
     wav_dir = (out_dir / "wav" if wav_dir is None else Path(wav_dir)).resolve()
     result = {name: out_dir / name for name in dir_names(size)}
-    n_copies = SIZES[size].get("train_noisy_copies", 1)
+    n_copies = SIZES[size]["train_noisy_copies"]
     done = out_dir / DONE_NAME
     if not force and is_complete(out_dir, size, seed):
         logger.info("simgrid corpus in %s is complete; skipping", out_dir)

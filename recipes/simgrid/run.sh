@@ -43,7 +43,8 @@ if $quick; then size=quick; conf_sfx="_quick"; fi
 am_conf=conf/am_default.yaml; am_clean_conf=conf/am_clean.yaml
 if $quick; then am_conf=conf/am_quick.yaml; am_clean_conf=conf/am_clean_quick.yaml; fi
 decode_opts="--grammar grid"  # GRID: search only through the grammar
-noisy_train_sets="train_noisy train_noisy2 train_noisy3"  # MCT: the three noisy copies of train
+# MCT: every noisy copy of train the corpus has (data_prep.simgrid's SIZES)
+noisy_train_sets=$(python -c "from data_prep.simgrid import train_noisy_dirs; print(*train_noisy_dirs('$size'))")
 . ../utils/stages.sh  # the stages simgrid and simwsj share (checks the options too)
 
 if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then

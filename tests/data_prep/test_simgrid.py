@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from data_prep.simgrid import SNR_TAGS, SNRS_DB, dir_names, prepare_simgrid
+from data_prep.simgrid import (SNR_TAGS, SNRS_DB, dir_names, prepare_simgrid,
+                                train_noisy_dirs)
 from data_prep.simgrid import rooms
 from data_prep.simgrid.rooms import Room, apply_rir, compute_rirs
 from data_prep.simgrid.simulate import DRY_ACTIVE_DBFS, SIZES, make_plan, spoken_text
@@ -137,6 +138,7 @@ def test_noisy_training_copies(simgrid_quick):
     info = {u["utt"]: u for u in json.loads((out / "simgrid_info.json").read_text())
             ["utts"] if u["split"] == "train"}
     names = ["train_noisy", "train_noisy2", "train_noisy3"]
+    assert train_noisy_dirs("tiny") == names  # what the recipe's MCT AMs train on
     ds = [_load(dirs, n) for n in names]
     rev = _load(dirs, "train_reverb")
     for utt in ds[0].utts:
