@@ -119,6 +119,17 @@ def cmd_make_feats(a) -> int:
     return 0
 
 
+def cmd_paste_feats(a) -> int:
+    from pipeline.make_feats import paste_feats
+
+    if len(a.in_dirs) < 2:
+        print("paste-feats: give at least two input dirs", file=sys.stderr)
+        return 2
+    d = paste_feats(a.in_dirs, a.out_dir, force=a.force, progress=not a.no_progress)
+    print(f"{a.out_dir}: {len(d)} utterances, features of {len(a.in_dirs)} dirs side by side")
+    return 0
+
+
 # ----------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
@@ -200,6 +211,19 @@ def build_parser() -> argparse.ArgumentParser:
                         "(split-data-dir; e.g. one cluster job per part)")  # fmt: skip
     add_no_progress(s)
     s.set_defaults(func=cmd_make_feats)
+
+    s = sub.add_parser("paste-feats",
+                       help="a data dir whose features are several dirs' side by side "
+                            "(Kaldi's paste-feats), e.g. enhanced + noisy")  # fmt: skip
+    s.add_argument("out_dir", type=out_dir,
+                   help="where the pasted dir goes (a copy of the first input)")
+    s.add_argument("in_dirs", nargs="+", metavar="IN_DIR",
+                   help="data dirs with features of the same utterances and frame "
+                        "counts, pasted in this order (at least two)")  # fmt: skip
+    s.add_argument("--force", action="store_true",
+                   help="redo even if a complete output of the same inputs exists")
+    add_no_progress(s)
+    s.set_defaults(func=cmd_paste_feats)
     for module in _plugin_clis():
         module.register(sub)
     return p

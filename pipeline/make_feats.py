@@ -316,3 +316,87 @@ def merge_split_feats(data_dir: str | Path, n: int, kind: str = "fbank") -> Data
     (data_dir / FEATS_TYPE).write_text(kind + "\n")
     logger.info("merge %s: features of %d parts, %d utterances", data_dir, n, len(feats))
     return d
+
+
+PASTE_INFO = "paste.json"  # what a pasted dir was made from (skip when unchanged)
+
+
+def paste_feats(in_dirs: list[str | Path], out_dir: str | Path, *,
+                force: bool = False, progress: bool = False) -> DataDir:  # fmt: skip
+    """Kaldi's ``paste-feats`` for a whole data dir (``steps/paste_feats.sh``):
+    ``out_dir`` is a copy of ``in_dirs[0]`` whose features are every input's
+    features of the same utterance side by side, ``(T, D1 + D2 + ...)``, e.g. a
+    front-end's enhanced features next to the noisy ones it was given, for an AM
+    that sees both. CMVN stats, ``utt2num_frames``, ``cmvn_global.ark`` and
+    ``feats_type`` (the inputs' kinds joined by ``+``) are computed as
+    ``make-feats`` does, atomically (:class:`FeatsWriter`).
+
+    Every input must hold features for the same utterances, with the same number
+    of frames (Kaldi's ``--length-tolerance 0``); anything else raises
+    :class:`DataDirError` naming the dir and utterance, and nothing is written.
+    A complete output made from the inputs as they are now is kept unless
+    ``force``.
+    """
+    import json
+
+    from pipeline.stamp import dir_fingerprint
+
+    if len(in_dirs) < 2:
+        raise ValueError("paste-feats needs at least two input dirs")
+    out_dir = Path(out_dir).resolve()
+    dirs = [DataDir.load(p) for p in in_dirs]
+    for d, p in zip(dirs, in_dirs):
+        if d.feats_scp is None:
+            raise DataDirError("expected feats.scp (run `python -m pipeline make-feats`)",
+                               path=Path(p) / "feats.scp")  # fmt: skip
+    kinds = []
+    for p in in_dirs:
+        f = Path(p) / FEATS_TYPE
+        kinds.append(f.read_text().strip() if f.is_file() else "fbank")
+    kind = "+".join(kinds)
+    stamp = {"in_dirs": [str(Path(p).resolve()) for p in in_dirs],
+             "in_feats": [dir_fingerprint(p) for p in in_dirs], "kind": kind}  # fmt: skip
+    info = out_dir / PASTE_INFO
+    if not force and info.is_file() and (out_dir / "utt2spk").is_file():
+        try:
+            if (json.loads(info.read_text()) == stamp
+                    and has_feats(DataDir.load(out_dir), kind)):  # fmt: skip
+                logger.info("paste-feats: %s is complete (force to redo)", out_dir)
+                return DataDir.load(out_dir)
+        except (DataDirError, ValueError):
+            pass
+    first = dirs[0]
+    utts = [u for u in first.utts if u in first.feats_scp]
+    for d, p in zip(dirs[1:], in_dirs[1:]):
+        missing = [u for u in utts if u not in d.feats_scp]
+        extra = sorted(set(d.feats_scp) - set(utts))
+        if missing or extra:
+            u, what = (missing[0], "has no features for") if missing else (extra[0], "has features for")  # noqa: E501
+            raise DataDirError(f"{what} utterance '{u}' of {in_dirs[0]} "
+                               f"({len(missing)} missing, {len(extra)} extra): the dirs "
+                               "to paste must hold the same utterances",
+                               path=Path(p) / "feats.scp")  # fmt: skip
+    out_dir.mkdir(parents=True, exist_ok=True)
+    info.unlink(missing_ok=True)
+    writer = FeatsWriter(out_dir, kind, prefix="paste")
+    try:
+        for u in tqdm(utts, desc=f"paste-feats {out_dir.name}", unit="utt",
+                      disable=not progress, leave=False):  # fmt: skip
+            mats = [kaldiio.load_mat(d.feats_scp[u]) for d in dirs]
+            n = {m.shape[0] for m in mats}
+            if len(n) > 1:
+                lens = ", ".join(f"{p}: {m.shape[0]}" for p, m in zip(in_dirs, mats))
+                raise DataDirError(f"utterance '{u}' has different frame counts "
+                                   f"({lens}): nothing was written to {out_dir}",
+                                   path=Path(in_dirs[0]) / "feats.scp")  # fmt: skip
+            writer.add(u, first.utt2spk[u], np.concatenate(mats, axis=1))
+        out = DataDir(channel=first.channel)
+        out.tables = {k: dict(v) for k, v in first.tables.items()}
+        out = writer.commit(out)
+    finally:
+        writer.close()
+    info.write_text(json.dumps(stamp, indent=1) + "\n")
+    logger.info("paste-feats %s -> %s: %d utterances, %d dims (%s)",
+                ", ".join(map(str, in_dirs)), out_dir, len(out),
+                sum(kaldiio.load_mat(d.feats_scp[utts[0]]).shape[1] for d in dirs), kind)
+    return out

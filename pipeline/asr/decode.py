@@ -234,6 +234,13 @@ def decode(am_dir: str | Path, data_dir: str | Path, out_dir: str | Path,
 
     batch, size = [], 0
     for u, f in feats:
+        if f.shape[1] != am.meta["feat_dim"]:
+            raise DataDirError(
+                f"utterance {u} has {f.shape[1]}-dim features"
+                f"{' after the front-end' if enhancer is not None else ''}, but the AM "
+                f"{am.exp_dir} was trained on {am.meta['feat_dim']}-dim ones (an AM "
+                "trained on pasted features needs a data dir pasted the same way: "
+                "python -m pipeline paste-feats)", path=data_dir / "feats.scp")  # fmt: skip
         batch.append((u, f))
         size += len(f)
         n_frames += len(f)

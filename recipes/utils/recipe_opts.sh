@@ -11,6 +11,7 @@ force=false        # true: redo stages whose outputs are complete
 seed=0             # corpus seed (and the training seed unless --seeds is given)
 seeds=""           # training seeds, e.g. "0 1 2" (default: the --seed value)
 ams=""             # AMs to train and decode (default: clean mct mct_<fe> for each fe)
+fe_am_input=${fe_am_input:-enhanced}  # what mct_<fe> AMs see: enhanced | paste
 . "$(dirname "${BASH_SOURCE[0]}")/scale_opts.sh"  # --cmd --slurm-conf --ngpu
 common_help="  --stage N          first stage to run (default $stage)
   --stop-stage M     last stage to run (default $stop_stage)
@@ -20,6 +21,10 @@ common_help="  --stage N          first stage to run (default $stage)
   --frontends LIST   front-ends to train/evaluate (default \"$frontends\")
   --ams LIST         acoustic models to train/decode, from clean, mct, mct_<fe>
                      (default: all of them)
+  --fe-am-input enhanced|paste
+                     what the mct_<fe> AMs see: the front-end's output, or it
+                     pasted beside the unprocessed features (80-d; Kaldi's
+                     paste-feats -> data/paste_<fe>/<set>) (default $fe_am_input)
   --force true       redo finished stages (default $force)
   --seed N           corpus seed; also the training seed without --seeds (default $seed)
   --seeds LIST       training seeds, e.g. \"0 1 2\": stages 2-5 once per seed; seed 0

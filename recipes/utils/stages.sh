@@ -5,11 +5,13 @@
 #   quick, frontends, ams (may be empty: every AM), conf_sfx ("" or "_quick"),
 #   am_conf, am_clean_conf (AM configs), and decode_opts (stage 5's decode
 #   options, e.g. "--grammar grid" or "--lm exp/lm/lm.arpa --lm-weight 1");
+#   fe_am_input (enhanced | paste: the mct_<fe> AMs' input);
 #   optionally noisy_train_sets (the MCT AMs' noisy training dirs; default
 #   train_noisy; simgrid adds its further copies, train_noisy2 train_noisy3).
 # Layout (the data-dir contract of both corpora): data/{train,dev,test}_{clean,
 # reverb,noisy}, data/{dev,test}_noisy_<SNR>; front-ends exp/enhance/<fe>,
-# enhanced data data/enh_<fe>/<set>, AMs exp/<am>, decodes exp/<am>/decode_<fe>_<set>;
+# enhanced data data/enh_<fe>/<set> (pasted beside the unprocessed features:
+# data/paste_<fe>/<set>), AMs exp/<am>, decodes exp/<am>/decode_<fe>_<set>;
 # training seed N > 0 under exp/seed<N>/ and data/seed<N>/.
 
 scale_setup  # --cmd, --slurm-conf, --ngpu (recipes/utils/scale_opts.sh)
@@ -22,6 +24,9 @@ dev_sets="dev_clean dev_reverb dev_noisy"
 test_sets="test_clean test_reverb"
 for s in $snrs; do test_sets="$test_sets test_noisy_$s"; done
 [ -n "$seeds" ] || seeds=$seed
+case "$fe_am_input" in enhanced|paste) ;; *)
+  echo "$0: --fe-am-input must be enhanced or paste, not '$fe_am_input'" >&2; exit 2 ;;
+esac
 for s in $seeds; do
   case "$s" in ''|*[!0-9]*) echo "$0: --seeds must be non-negative integers, not '$s'" >&2; exit 2 ;; esac
 done
@@ -42,6 +47,8 @@ done
 # per training seed: where its models and enhanced data go (seed 0: today's names)
 exp_of() { if [ "$1" = 0 ]; then echo exp; else echo "exp/seed$1"; fi; }
 enh_of() { if [ "$1" = 0 ]; then echo "data/enh_$2"; else echo "data/seed$1/enh_$2"; fi; }
+# am_data_of SEED FE: the data the mct_<fe> AM trains on and is decoded with
+am_data_of() { if [ "$fe_am_input" = paste ]; then local e; e=$(enh_of "$1" "$2"); echo "${e%enh_$2}paste_$2"; else enh_of "$1" "$2"; fi; }
 train_list() { local d l=""; for d in $train_sets; do l="$l,$1/$d"; done; echo "${l#,}"; }  # train_list ROOT
 has_am() { case " $ams " in *" $1 "*) return 0 ;; esac; return 1; }
 mkdir -p data exp/log
@@ -95,7 +102,8 @@ stage_frontends() {  # stage 2
 }
 
 stage_enhance() {  # stage 3
-  log "Stage 3: enhance: data/<set> -> data/enh_<fe>/<set> for $frontends (seeds $seeds)"
+  log "Stage 3: enhance: data/<set> -> data/enh_<fe>/<set> for $frontends (seeds $seeds)$(
+    [ "$fe_am_input" = paste ] && echo "; pasted beside data/<set> -> data/paste_<fe>/<set>")"
   enhance_fe() {  # enhance_fe FE SEED: every set (skips outputs complete for this model)
     local fe=$1 e out s pairs=""
     e="$(exp_of "$2")/enhance/$fe"; out=$(enh_of "$2" "$fe")
@@ -103,6 +111,12 @@ stage_enhance() {  # stage 3
     run_step "$e/log/enhance.log" python -m pipeline enhance \
       --model "$e" --threads 1 --device "$device" --no-progress $forceflag $pairs
     run_step "$e/log/validate.log" python -m pipeline validate-data-dir "$out"/*
+    [ "$fe_am_input" = paste ] && has_am "mct_$fe" || return 0
+    local p; p=$(am_data_of "$2" "$fe")  # beside the unprocessed features (skips done dirs)
+    for s in $train_sets dev_noisy $test_sets; do
+      run_step "$e/log/paste_$s.log" python -m pipeline paste-feats --no-progress \
+        $forceflag "$p/$s" "$out/$s" "data/$s"
+    done
   }
   pool_init "$nj"
   for sd in $seeds; do
@@ -134,7 +148,7 @@ stage_ams() {  # stage 4
     fi
     for fe in $frontends; do
       has_am "mct_$fe" || continue
-      e=$(enh_of "$sd" "$fe")
+      e=$(am_data_of "$sd" "$fe")
       train_am "mct_$fe" "$sd" "$am_conf" "$(train_list "$e")" "$e/dev_noisy"
     done
   done
@@ -149,6 +163,7 @@ stage_decode() {  # stage 5 [OUT_ROOT]: decodes with $decode_opts under OUT_ROOT
     e="$(exp_of "$3")/$1"
     o="$out_root/${e#exp}"; o="${o%/}"; o="${o/\/\//\/}"
     [ "$2" = none ] || src=$(enh_of "$3" "$2")
+    [ "$1" = "mct_$2" ] && src=$(am_data_of "$3" "$2")  # its own input (--fe-am-input)
     for s in $test_sets; do pairs="$pairs $src/$s $o/decode_$2_$s"; done
     run_step "$o/log/decode_$2.log" python -m pipeline decode --am "$e" \
       $decode_opts --device "$device" --threads 1 $forceflag $pairs

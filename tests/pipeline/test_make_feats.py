@@ -171,3 +171,53 @@ def test_features_made_part_by_part_equal_one_run(tmp_path):
     np.testing.assert_allclose(kaldiio.load_mat(str(b / mf.GLOBAL_CMVN)),
                                kaldiio.load_mat(str(a / mf.GLOBAL_CMVN)), rtol=1e-12)
     assert mf.has_feats(d, "fbank")
+
+
+def test_paste_feats(tmp_path):
+    """paste-feats: each utterance's features of both dirs side by side, CMVN stats
+    of the pasted features (= the two dirs' stats side by side, count once), a rerun
+    skips; mismatched utterances or frame counts are errors that write nothing."""
+    a = make_datadir(tmp_path / "a", n_spk=2, n_utt=3)
+    b = make_datadir(tmp_path / "b", n_spk=2, n_utt=3)
+    fa = _feats(mf.make_feats(a, progress=False))
+    fb = _feats(mf.make_feats(b, "mfcc", progress=False))
+    out = tmp_path / "pasted"
+    run = [sys.executable, "-m", "pipeline", "paste-feats", "--no-progress"]
+    subprocess.run([*run, str(out), str(a), str(b)], check=True, capture_output=True)
+    d = DataDir.load(out).validate()
+    fp = _feats(d)
+    assert fp.keys() == fa.keys() and d.text == DataDir.load(a).text
+    for u in fp:
+        assert fp[u].shape == (fa[u].shape[0], 40 + 13)
+        np.testing.assert_array_equal(fp[u], np.concatenate([fa[u], fb[u]], axis=1))
+    da, db = DataDir.load(a), DataDir.load(b)
+    for spk in d.cmvn_scp:
+        sa, sb = kaldiio.load_mat(da.cmvn_scp[spk]), kaldiio.load_mat(db.cmvn_scp[spk])
+        sp = kaldiio.load_mat(d.cmvn_scp[spk])
+        np.testing.assert_allclose(sp[:, :40], sa[:, :40], rtol=1e-6)
+        np.testing.assert_allclose(sp[:, 40:53], sb[:, :13], rtol=1e-6)
+        assert sp[0, -1] == sa[0, -1]
+    assert (out / mf.FEATS_TYPE).read_text().strip() == "fbank+mfcc"
+    assert mf.has_feats(d, "fbank+mfcc")
+    before = (out / "feats.scp").read_text()
+    r = subprocess.run([*run, str(out), str(a), str(b)], capture_output=True, text=True)
+    assert r.returncode == 0 and (out / "feats.scp").read_text() == before  # skipped
+    # an utterance missing from the second dir: named, nothing written
+    lines = (b / "feats.scp").read_text().splitlines()
+    (b / "feats.scp").write_text("\n".join(lines[1:]) + "\n")
+    out2 = tmp_path / "pasted2"
+    r = subprocess.run([*run, str(out2), str(a), str(b)], capture_output=True, text=True)
+    assert r.returncode == 1 and lines[0].split()[0] in r.stderr
+    assert "feats.scp" in r.stderr and not (out2 / "feats.scp").exists()
+    # other frame counts: named, nothing written
+    (b / "feats.scp").write_text("\n".join(lines) + "\n")
+    short = {u: m[:-1] for u, m in fb.items()}
+    with kaldiio.WriteHelper(f"ark,scp:{tmp_path}/short.ark,{b}/feats.scp") as w:
+        for u in sorted(short):
+            w(u, short[u])
+    with pytest.raises(DataDirError, match="different frame counts"):
+        mf.paste_feats([a, b], out2)
+    assert not (out2 / "feats.scp").exists()
+    assert not list((out2 / "data").glob("*.ark"))
+    r = subprocess.run([*run, str(out2), str(a)], capture_output=True, text=True)
+    assert r.returncode == 2 and "at least two" in r.stderr
