@@ -120,13 +120,20 @@ def cmd_make_feats(a) -> int:
 
 
 def cmd_paste_feats(a) -> int:
-    from pipeline.make_feats import paste_feats
+    from pipeline.make_feats import is_pasted, paste_feats
 
     if len(a.in_dirs) < 2:
         print("paste-feats: give at least two input dirs", file=sys.stderr)
         return 2
-    d = paste_feats(a.in_dirs, a.out_dir, force=a.force, progress=not a.no_progress)
-    print(f"{a.out_dir}: {len(d)} utterances, features of {len(a.in_dirs)} dirs side by side")
+    sets = a.sets.split() if a.sets else [None]
+    for s in sets:  # --sets: OUT_DIR and IN_DIRs are roots holding each set
+        out, ins = (a.out_dir, a.in_dirs) if s is None else (
+            str(Path(a.out_dir) / s), [str(Path(p) / s) for p in a.in_dirs])
+        if not a.force and is_pasted(ins, out):
+            print(f"skip: paste-feats {out} (done)")
+            continue
+        d = paste_feats(ins, out, force=True, progress=not a.no_progress)
+        print(f"{out}: {len(d)} utterances, features of {len(ins)} dirs side by side")
     return 0
 
 
@@ -220,6 +227,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("in_dirs", nargs="+", metavar="IN_DIR",
                    help="data dirs with features of the same utterances and frame "
                         "counts, pasted in this order (at least two)")  # fmt: skip
+    s.add_argument("--sets", default=None, metavar="LIST",
+                   help="space-separated data dir names: OUT_DIR and each IN_DIR are "
+                        "roots, and OUT_DIR/<set> = IN_DIR/<set> ... for each set "
+                        "(one process for many dirs)")  # fmt: skip
     s.add_argument("--force", action="store_true",
                    help="redo even if a complete output of the same inputs exists")
     add_no_progress(s)

@@ -321,6 +321,33 @@ def merge_split_feats(data_dir: str | Path, n: int, kind: str = "fbank") -> Data
 PASTE_INFO = "paste.json"  # what a pasted dir was made from (skip when unchanged)
 
 
+def _paste_stamp(in_dirs) -> dict:
+    from pipeline.stamp import dir_fingerprint
+
+    kinds = []
+    for p in in_dirs:
+        f = Path(p) / FEATS_TYPE
+        kinds.append(f.read_text().strip() if f.is_file() else "fbank")
+    return {"in_dirs": [str(Path(p).resolve()) for p in in_dirs],
+            "in_feats": [dir_fingerprint(p) for p in in_dirs], "kind": "+".join(kinds)}
+
+
+def is_pasted(in_dirs: list[str | Path], out_dir: str | Path) -> bool:
+    """Whether ``out_dir`` holds complete pasted features of ``in_dirs`` as they
+    are now (:func:`paste_feats` skips it)."""
+    import json
+
+    info = Path(out_dir) / PASTE_INFO
+    if not info.is_file() or not (Path(out_dir) / "utt2spk").is_file():
+        return False
+    try:
+        stamp = _paste_stamp(in_dirs)
+        return (json.loads(info.read_text()) == stamp
+                and has_feats(DataDir.load(out_dir), stamp["kind"]))  # fmt: skip
+    except (DataDirError, ValueError, OSError):
+        return False
+
+
 def paste_feats(in_dirs: list[str | Path], out_dir: str | Path, *,
                 force: bool = False, progress: bool = False) -> DataDir:  # fmt: skip
     """Kaldi's ``paste-feats`` for a whole data dir (``steps/paste_feats.sh``):
@@ -335,46 +362,34 @@ def paste_feats(in_dirs: list[str | Path], out_dir: str | Path, *,
     of frames (Kaldi's ``--length-tolerance 0``); anything else raises
     :class:`DataDirError` naming the dir and utterance, and nothing is written.
     A complete output made from the inputs as they are now is kept unless
-    ``force``.
+    ``force`` (:func:`is_pasted`).
     """
     import json
-
-    from pipeline.stamp import dir_fingerprint
 
     if len(in_dirs) < 2:
         raise ValueError("paste-feats needs at least two input dirs")
     out_dir = Path(out_dir).resolve()
+    if not force and is_pasted(in_dirs, out_dir):
+        logger.info("paste-feats: %s is complete (force to redo)", out_dir)
+        return DataDir.load(out_dir)
     dirs = [DataDir.load(p) for p in in_dirs]
     for d, p in zip(dirs, in_dirs):
         if d.feats_scp is None:
             raise DataDirError("expected feats.scp (run `python -m pipeline make-feats`)",
                                path=Path(p) / "feats.scp")  # fmt: skip
-    kinds = []
-    for p in in_dirs:
-        f = Path(p) / FEATS_TYPE
-        kinds.append(f.read_text().strip() if f.is_file() else "fbank")
-    kind = "+".join(kinds)
-    stamp = {"in_dirs": [str(Path(p).resolve()) for p in in_dirs],
-             "in_feats": [dir_fingerprint(p) for p in in_dirs], "kind": kind}  # fmt: skip
+    stamp = _paste_stamp(in_dirs)
+    kind = stamp["kind"]
     info = out_dir / PASTE_INFO
-    if not force and info.is_file() and (out_dir / "utt2spk").is_file():
-        try:
-            if (json.loads(info.read_text()) == stamp
-                    and has_feats(DataDir.load(out_dir), kind)):  # fmt: skip
-                logger.info("paste-feats: %s is complete (force to redo)", out_dir)
-                return DataDir.load(out_dir)
-        except (DataDirError, ValueError):
-            pass
     first = dirs[0]
     utts = [u for u in first.utts if u in first.feats_scp]
     for d, p in zip(dirs[1:], in_dirs[1:]):
         missing = [u for u in utts if u not in d.feats_scp]
         extra = sorted(set(d.feats_scp) - set(utts))
         if missing or extra:
-            u, what = (missing[0], "has no features for") if missing else (extra[0], "has features for")  # noqa: E501
-            raise DataDirError(f"{what} utterance '{u}' of {in_dirs[0]} "
-                               f"({len(missing)} missing, {len(extra)} extra): the dirs "
-                               "to paste must hold the same utterances",
+            what = (f"no features for utterance '{missing[0]}' of {in_dirs[0]}" if missing
+                    else f"features for utterance '{extra[0]}', which {in_dirs[0]} has not")
+            raise DataDirError(f"{what} ({len(missing)} missing, {len(extra)} extra): "
+                               "the dirs to paste must hold the same utterances",
                                path=Path(p) / "feats.scp")  # fmt: skip
     out_dir.mkdir(parents=True, exist_ok=True)
     info.unlink(missing_ok=True)

@@ -483,6 +483,8 @@ def _meta(exp_root: Path) -> dict:
                 am_json = json.loads((am_dir / "am.json").read_text())
                 info["seed"] = am_json.get("seed")
                 info["train"] = am_json.get("train")
+                info["feat_dim"] = am_json.get("feat_dim")
+                info["feats_type"] = am_json.get("feats_type")
             ams[am_dir.name] = info
     return {"packages": versions, "acoustic_models": ams}
 
@@ -761,6 +763,27 @@ def _curve_table(caption: str, label: str, curves: dict[str, dict], fmt: str) ->
     return lines + [""]
 
 
+def _input_lines(exp_root: Path) -> list[str]:
+    """One line naming what each AM saw (``results.meta.json``, from am.json):
+    e.g. ``mct_<fe>`` on enhanced features pasted beside the unprocessed ones."""
+    path = exp_root / "results.meta.json"
+    if not path.is_file():
+        return []
+    groups: dict[tuple, list[str]] = {}
+    for am, info in json.loads(path.read_text()).get("acoustic_models", {}).items():
+        if info.get("feats_type"):
+            groups.setdefault((info["feats_type"], info.get("feat_dim")), []).append(am)
+    if not groups:
+        return []
+    parts = []
+    for (kind, dim), ams in sorted(groups.items(), key=lambda kv: min(map(_am_order, kv[1]))):
+        what = f"{kind}, {dim}-d" if dim else kind
+        if "+" in kind:
+            what += " (the front-end's output pasted beside the unprocessed features)"
+        parts.append(", ".join(f"`{a}`" for a in sorted(ams, key=_am_order)) + f": {what}")
+    return ["AM inputs: " + "; ".join(parts) + ".", ""]
+
+
 def write_report(exp_root: str | Path, records: list[dict] | None = None,
                  comparisons: list[dict] | None = None,
                  smoke_test: bool = False) -> Path:  # fmt: skip
@@ -798,6 +821,7 @@ def write_report(exp_root: str | Path, records: list[dict] | None = None,
              "(`mct_<fe>`) against `mct` without one (negative = better); * marks a "
              f"significant change (paired bootstrap: p(improvement) ≥ {SIGNIFICANT} "
              f"or ≤ {1 - SIGNIFICANT:.2f}).", ""]  # fmt: skip
+    lines += _input_lines(exp_root)
     for t in _tables(records, comparisons):
         rel_col = t["label"] == "front-end"
         lines += [f"## {t['title']}", "",

@@ -10,7 +10,8 @@ best by dev WER are kept); rerunning the same command resumes from the latest.
 The model dir holds everything decoding needs::
 
     EXP/hparams.yaml   the config used (HyperPyYAML)
-    EXP/am.json        feat_dim, n_tokens, token kind, CMVN mode, seed, data
+    EXP/am.json        feat_dim, feats_type (fbank; fbank+fbank when pasted),
+                       n_tokens, token kind, CMVN mode, seed, data
     EXP/tokens.txt     output units (blank = 0)
     EXP/cmvn_global.ark  training-set global CMVN stats (for cmvn: global)
     EXP/save/          checkpoints
@@ -39,6 +40,7 @@ from pipeline.asr.data import CMVN_MODES, Tokens, global_stats, normalise, train
 from pipeline.asr import AM_OUTPUTS, DEFAULT_CONFIG  # noqa: F401 - re-exported
 from pipeline.config import PRECISIONS, resolve_precision
 from pipeline.datadir import DataDirError
+from pipeline.make_feats import FEATS_TYPE
 from pipeline.stamp import mark_done
 
 logger = logging.getLogger(__name__)
@@ -313,7 +315,10 @@ def train_am(config: str | Path, train_dirs: list[str | Path], dev_dir: str | Pa
     if main:
         (out_dir / "hparams.yaml").write_text(text)
     precision = resolve_precision(hp.get("precision", "fp32"), str(device))
-    meta = dict(feat_dim=feat_dim, n_tokens=len(tokens), token_type=tokens.kind,
+    ftype = Path(train_dirs[0]) / FEATS_TYPE  # e.g. fbank, or fbank+fbank (pasted)
+    meta = dict(feat_dim=feat_dim,
+                feats_type=ftype.read_text().strip() if ftype.is_file() else None,
+                n_tokens=len(tokens), token_type=tokens.kind,
                 cmvn=hp["cmvn"], norm_vars=bool(hp["norm_vars"]), seed=seed,
                 train=[str(Path(p).resolve()) for p in train_dirs],
                 dev=str(Path(dev_dir).resolve()),

@@ -112,11 +112,9 @@ stage_enhance() {  # stage 3
       --model "$e" --threads 1 --device "$device" --no-progress $forceflag $pairs
     run_step "$e/log/validate.log" python -m pipeline validate-data-dir "$out"/*
     [ "$fe_am_input" = paste ] && has_am "mct_$fe" || return 0
-    local p; p=$(am_data_of "$2" "$fe")  # beside the unprocessed features (skips done dirs)
-    for s in $train_sets dev_noisy $test_sets; do
-      run_step "$e/log/paste_$s.log" python -m pipeline paste-feats --no-progress \
-        $forceflag "$p/$s" "$out/$s" "data/$s"
-    done
+    # the mct_<fe> AM's input: beside the unprocessed features (skips done dirs)
+    run_step "$e/log/paste.log" python -m pipeline paste-feats --no-progress $forceflag \
+      --sets "$train_sets dev_noisy $test_sets" "$(am_data_of "$2" "$fe")" "$out" data
   }
   pool_init "$nj"
   for sd in $seeds; do

@@ -130,6 +130,25 @@ def test_results_json_schema_and_report(tmp_path):
     assert (tmp_path / "wer_vs_snr.png").stat().st_size > 1000
 
 
+def test_report_names_each_am_input(tmp_path):
+    """The report says what each AM saw (am.json's feats_type, via results.meta.json):
+    pasted features are named as such."""
+    _decode_dir(tmp_path, "clean", "none", "test_noisy_0dB", dict(REF), 0)
+    _decode_dir(tmp_path, "mct", "none", "test_noisy_0dB", dict(REF), 0)
+    _decode_dir(tmp_path, "mct_dnn", "dnn", "test_noisy_0dB", dict(REF), 0)
+    for am, kind, dim in (("clean", "fbank", 40), ("mct", "fbank", 40),
+                          ("mct_dnn", "fbank+fbank", 80)):
+        (tmp_path / am / "hparams.yaml").write_text("seed: 0\n")
+        (tmp_path / am / "am.json").write_text(json.dumps(
+            {"seed": 0, "feat_dim": dim, "feats_type": kind}))
+    score_exp(tmp_path)
+    meta = json.loads((tmp_path / "results.meta.json").read_text())
+    assert meta["acoustic_models"]["mct_dnn"]["feats_type"] == "fbank+fbank"
+    report = write_report(tmp_path).read_text()
+    assert ("AM inputs: `clean`, `mct`: fbank, 40-d; `mct_dnn`: fbank+fbank, 80-d "
+            "(the front-end's output pasted beside the unprocessed features).") in report
+
+
 def test_score_without_decodes_errors(tmp_path):
     with pytest.raises(FileNotFoundError):
         score_exp(tmp_path)

@@ -56,15 +56,32 @@ def test_contract_data_dirs_with_features(recipe):
 
 def test_mct_ams_train_on_every_noisy_copy(recipe):
     """The MCT AMs train on clean + reverb + the three noisy copies of train, the
-    mct_<fe> AMs on the same dirs through their front-end."""
+    mct_<fe> AMs on the same dirs through their front-end, pasted beside the
+    unprocessed features (--fe-am-input paste, simgrid's default): 80-d, each
+    utterance's enhanced then unprocessed fbank, and are decoded the same way."""
     import json
 
     sets = ["train_clean", "train_reverb", "train_noisy", "train_noisy2", "train_noisy3"]
     am = json.loads((recipe / "exp/mct/am.json").read_text())
     assert [Path(p).name for p in am["train"]] == sets
+    assert (am["feat_dim"], am["feats_type"]) == (40, "fbank")
     am = json.loads((recipe / "exp/mct_dnn/am.json").read_text())
     assert ["/".join(Path(p).parts[-2:]) for p in am["train"]] == [
-        f"enh_dnn/{s}" for s in sets]
+        f"paste_dnn/{s}" for s in sets]
+    assert (am["feat_dim"], am["feats_type"]) == (80, "fbank+fbank")
+    for s in ("train_noisy3", "test_noisy_m6dB"):
+        pasted = dict(kaldiio.load_scp(str(recipe / f"data/paste_dnn/{s}/feats.scp")))
+        enh = dict(kaldiio.load_scp(str(recipe / f"data/enh_dnn/{s}/feats.scp")))
+        raw = dict(kaldiio.load_scp(str(recipe / f"data/{s}/feats.scp")))
+        assert pasted.keys() == raw.keys()
+        u = sorted(pasted)[0]
+        np.testing.assert_array_equal(pasted[u], np.concatenate([enh[u], raw[u]], 1))
+    dec = json.loads((recipe / "exp/mct_dnn/decode_dnn_test_noisy_0dB/decode.json")
+                     .read_text())  # fmt: skip
+    assert Path(dec["data_dir"]).parent.name == "paste_dnn"
+    dec = json.loads((recipe / "exp/mct/decode_dnn_test_noisy_0dB/decode.json").read_text())
+    assert Path(dec["data_dir"]).parent.name == "enh_dnn"  # mct sees the front-end alone
+    assert "`mct_dnn`" in (recipe / "exp/report.md").read_text().split("AM inputs: ")[1]
 
 
 def test_report_and_contract_layout(recipe):
@@ -232,9 +249,14 @@ def test_second_training_seed(recipe):
     assert s1 == {("mct", "none"), ("mct", "gan"), ("mct", "gan_recon"), ("mct_gan", "gan")}
     assert json.loads((recipe / "exp/seed1/mct/am.json").read_text())["seed"] == 1
     assert "## Seeds" in (recipe / "exp/report.md").read_text()
+    assert (recipe / "data/seed1/paste_gan/test_noisy_0dB/feats.scp").is_file()
+    assert not (recipe / "data/seed1/paste_gan_recon").exists()  # mct_gan_recon: not asked
     bad = subprocess.run(["bash", str(recipe / "run.sh"), "--seeds", "x"], env=env,
                          capture_output=True, text=True)  # fmt: skip
     assert bad.returncode == 2 and "--seeds" in bad.stderr
+    bad = subprocess.run(["bash", str(recipe / "run.sh"), "--fe-am-input", "both"],
+                         env=env, capture_output=True, text=True)  # fmt: skip
+    assert bad.returncode == 2 and "--fe-am-input" in bad.stderr
 
 
 def test_full_size_run_refuses_a_quick_runs_models(recipe):
