@@ -188,12 +188,15 @@ def global_stats(dirs: list[str | Path]) -> np.ndarray:
 
 # ------------------------------------------------------------------- decoding
 def iter_features(data_dir: str | Path, mode: str, norm_vars: bool,
-                  global_cmvn: np.ndarray | None = None, enhancer=None):  # fmt: skip
+                  global_cmvn: np.ndarray | None = None, enhancer=None,
+                  paste: bool = False):  # fmt: skip
     """Yield ``(utt, feats (T, D) float32)`` normalised for the AM, in C order.
 
     ``enhancer``: an object with ``.enhance(feats (T, D)) -> (T, D')`` applied
     before CMVN (speaker CMVN stats are then recomputed on the enhanced
-    features). Utterances whose features cannot be read are logged and skipped.
+    features); ``paste``: the enhanced features are followed by the ones they were
+    made from, ``(T, D' + D)``, as ``paste-feats`` writes them for an AM trained on
+    both. Utterances whose features cannot be read are logged and skipped.
     """
     d = DataDir.load(data_dir)
     _require_feats(d, data_dir)
@@ -202,7 +205,10 @@ def iter_features(data_dir: str | Path, mode: str, norm_vars: bool,
     def feats_of(u):
         if u not in raw:
             m = kaldiio.load_mat(d.feats_scp[u])
-            raw[u] = enhancer.enhance(m) if enhancer is not None else m
+            if enhancer is not None:
+                y = enhancer.enhance(m)
+                m = np.concatenate([y, m], axis=1) if paste else y
+            raw[u] = m
         return raw[u]
 
     spk = None

@@ -150,7 +150,8 @@ def decode(am_dir: str | Path, data_dir: str | Path, out_dir: str | Path,
 
     Args:
         frontend: a front-end model dir; its ``FeatureEnhancer`` enhances the
-            features on the fly before CMVN.
+            features on the fly before CMVN (pasted beside them for an AM trained
+            on pasted features: ``feats_type`` ``fbank+fbank`` in its am.json).
         beam: 1 = best path; > 1 = CTC prefix beam search with this beam.
         grammar: None / ``"none"``, ``"grid"`` (constrained search) or
             ``"grid-snap"`` (post-hoc snap).
@@ -214,8 +215,11 @@ def decode(am_dir: str | Path, data_dir: str | Path, out_dir: str | Path,
     t0 = time.perf_counter()
     hyps: dict[str, str] = {}
     n_frames = 0
+    # an AM trained on pasted features (paste-feats: enhanced + unprocessed) gets
+    # the front-end's output pasted beside its input here too
+    paste = enhancer is not None and "+" in (am.meta.get("feats_type") or "")
     feats = iter_features(data_dir, am.meta["cmvn"], am.meta["norm_vars"],
-                          am.global_cmvn, enhancer)  # fmt: skip
+                          am.global_cmvn, enhancer, paste=paste)  # fmt: skip
 
     def flush(batch):
         lp, lens = am.log_probs([f for _, f in batch])

@@ -11,6 +11,8 @@
 #   2  front-ends: Track 1 (noisy + reverb -> clean); Track 2 has no dry audio, so
 #      noisy -> reverberated ('target: reverb', as ESPnet's chime2 recipe does)
 #   3  enhance train/dev/test through each front-end -> data_track<N>/enh_<fe>/<set>
+#      (--fe-am-input paste: also pasted beside the unprocessed features ->
+#      data_track<N>/paste_<fe>/<set>, what the mct_<fe> AMs then see)
 #   4  acoustic models: clean (Track 1 only), mct, mct_<fe>: Track 1 word units
 #      (conf of recipes/simgrid), Track 2 characters (conf/am_track2.yaml)
 #   5  decode every AM x front-end x test set -> exp_track<N>/<am>/decode_<fe>_<set>/
@@ -34,6 +36,7 @@ channel=left       # left | right | mean (CHiME-2 audio is binaural)
 device=cpu
 nj=2
 frontends="dnn lstm gan"
+fe_am_input=enhanced  # what mct_<fe> AMs see: enhanced (as Han et al.) | paste
 force=false
 seed=0
 enh_conf=../simgrid/conf   # front-end configs (enhance_<fe>.yaml)
@@ -50,6 +53,10 @@ help_message="Usage: $0 --track 1|2 --chime2-root DIR [--wsj0-root DIR] [options
   --channel C          left | right | mean of the binaural audio (default $channel)
   --stage N --stop-stage M --device cpu|cuda --nj N --force true --seed N
   --frontends LIST     (default \"$frontends\")
+  --fe-am-input enhanced|paste
+                       what the mct_<fe> AMs see: the front-end's output, or it
+                       pasted beside the unprocessed features (Kaldi's paste-feats
+                       -> data_track<N>/paste_<fe>/<set>) (default $fe_am_input)
   --enh-conf DIR       front-end configs enhance_<fe>.yaml (default $enh_conf)
   --am-conf FILE       acoustic model config (default: Track 1 word units,
                        ../simgrid/conf/am_default.yaml; Track 2 characters,
@@ -65,6 +72,9 @@ $scale_help"
 
 if [ $# -ne 0 ]; then echo "$0: unexpected argument '$1' (see --help)" >&2; exit 2; fi
 case "$track" in 1|2) ;; *) echo "$0: --track must be 1 or 2" >&2; exit 2 ;; esac
+case "$fe_am_input" in enhanced|paste) ;; *)
+  echo "$0: --fe-am-input must be enhanced or paste, not '$fe_am_input'" >&2; exit 2 ;;
+esac
 if [ "$stage" -le 0 ] && [ -z "$chime2_root" ]; then
   echo "$0: --chime2-root is required (see --help)" >&2; exit 2
 fi
@@ -143,17 +153,23 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
 fi
 
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
-  log "Stage 3: enhance: $data/<set> -> $data/enh_<fe>/<set> for $frontends"
-  pool_init "$nj"
-  for fe in $frontends; do
-    pairs=""
+  log "Stage 3: enhance: $data/<set> -> $data/enh_<fe>/<set> for $frontends$(
+    [ "$fe_am_input" = paste ] && echo "; pasted beside $data/<set> -> $data/paste_<fe>/<set>")"
+  enhance_fe() {  # enhance_fe FE: every set (skips done outputs); pasted if asked
+    local pairs="" s
     for s in $train_sets ${dev}_noisy_0dB $test_sets; do
-      pairs="$pairs $data/$s $data/enh_$fe/$s"
+      pairs="$pairs $data/$s $data/enh_$1/$s"
     done
-    pool_run "enhance $fe" run_step "$exp/enhance/$fe/log/enhance.log" \
-      python -m pipeline enhance --model "$exp/enhance/$fe" --threads 1 --device "$device" \
+    run_step "$exp/enhance/$1/log/enhance.log" \
+      python -m pipeline enhance --model "$exp/enhance/$1" --threads 1 --device "$device" \
       --no-progress $forceflag $pairs
-  done
+    [ "$fe_am_input" = paste ] || return 0
+    run_step "$exp/enhance/$1/log/paste.log" python -m pipeline paste-feats --no-progress \
+      $forceflag --sets "$train_sets ${dev}_noisy_0dB $test_sets" "$data/paste_$1" \
+      "$data/enh_$1" "$data"
+  }
+  pool_init "$nj"
+  for fe in $frontends; do pool_run "enhance $fe" enhance_fe "$fe"; done
   pool_wait
 fi
 
@@ -172,8 +188,9 @@ if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
   mct=""; for s in $train_sets; do mct="$mct,$data/$s"; done
   train_am mct "${mct#,}" "$data/${dev}_noisy_0dB"
   for fe in $frontends; do
-    mct=""; for s in $train_sets; do mct="$mct,$data/enh_$fe/$s"; done
-    train_am "mct_$fe" "${mct#,}" "$data/enh_$fe/${dev}_noisy_0dB"
+    src="$data/enh_$fe"; [ "$fe_am_input" = paste ] && src="$data/paste_$fe"
+    mct=""; for s in $train_sets; do mct="$mct,$src/$s"; done
+    train_am "mct_$fe" "${mct#,}" "$src/${dev}_noisy_0dB"
   done
   pool_wait
 fi
@@ -184,6 +201,7 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
   decode_all() {  # decode_all AM FRONTEND OUT_ROOT
     local src=$data pairs=""
     [ "$2" = none ] || src="$data/enh_$2"
+    [ "$1" = "mct_$2" ] && [ "$fe_am_input" = paste ] && src="$data/paste_$2"  # its own input
     for s in $test_sets; do pairs="$pairs $src/$s $3/$1/decode_$2_$s"; done
     run_step "$3/$1/log/decode_$2.log" python -m pipeline decode --am "$exp/$1" \
       $decode_opts --device "$device" --threads 1 $forceflag $pairs

@@ -8,6 +8,7 @@ import re
 import pytest
 
 from pipeline.asr.data import Tokens, default_suffixes, training_entries
+from pipeline.datadir import DataDirError
 from tests.asr.conftest import tiny_config
 
 torch = pytest.importorskip("torch")
@@ -230,3 +231,37 @@ def test_resolve_precision(monkeypatch):
         monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda v=bf16: v)
         monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda v=amx: v)
         assert resolve_precision("auto", "cpu") == want
+
+
+def test_pasted_am_decodes_through_its_front_end_on_the_fly(tmp_path, feats_dirs):
+    """An AM trained on paste-feats output (enhanced + unprocessed, 80-d) decodes
+    raw features through ``--frontend`` exactly as it decodes the pasted dir; raw
+    40-d features without the front-end are a clear error naming paste-feats."""
+    from pipeline.asr.decode import decode
+    from pipeline.asr.train import train_am
+    from pipeline.enhance import FeatureEnhancer
+    from pipeline.enhance.train import train_enhancer
+    from pipeline.make_feats import paste_feats
+    from tests.enhance.conftest import DNN_CONF
+
+    torch.set_num_threads(1)
+    tc, dev = feats_dirs["train_clean"], feats_dirs["dev"]
+    fe = tmp_path / "fe"
+    conf = dict(DNN_CONF, training=dict(DNN_CONF["training"], epochs=1))
+    train_enhancer(conf, [tc], [tc], [dev], [dev], fe, progress=False)
+    enh = FeatureEnhancer.load(fe)
+    for name, d in (("train", tc), ("dev", dev)):
+        enh.enhance_datadir(d, tmp_path / "enh" / name)
+        paste_feats([tmp_path / "enh" / name, d], tmp_path / "paste" / name)
+    am = tmp_path / "am"
+    train_am(tiny_config(tmp_path, epochs=2), [tmp_path / "paste" / "train"],
+             tmp_path / "paste" / "dev", am, seed=1)  # fmt: skip
+    meta = json.loads((am / "am.json").read_text())
+    assert (meta["feat_dim"], meta["feats_type"]) == (80, "fbank+fbank")
+    off = decode(am, tmp_path / "paste" / "dev", tmp_path / "off")
+    on = decode(am, dev, tmp_path / "on", frontend=fe)
+    assert (tmp_path / "on" / "hyp").read_text() == (tmp_path / "off" / "hyp").read_text()
+    assert on["n_err"] == off["n_err"] and on["n_words"] == 48
+    with pytest.raises(DataDirError, match="40-dim features.*80-dim.*paste-feats"):
+        decode(am, dev, tmp_path / "raw")
+    assert not (tmp_path / "raw" / "decode.json").exists()

@@ -67,6 +67,8 @@ def test_usage_errors(tmp_path):
     assert _run(root, "--track", "1").returncode == 2  # no --chime2-root
     r = _run(root, "--track", "2", "--chime2-root", str(tmp_path))
     assert r.returncode == 2 and "wsj0-root" in r.stderr
+    r = _run(root, "--track", "1", "--fe-am-input", "x", "--chime2-root", str(tmp_path))
+    assert r.returncode == 2 and "--fe-am-input" in r.stderr
 
 
 def _grid_package(simgrid_dir: Path, root: Path) -> Path:
@@ -98,8 +100,10 @@ def _grid_package(simgrid_dir: Path, root: Path) -> Path:
 
 def test_track1_end_to_end_on_simgrid_laid_out_as_chime2(tmp_path):
     """Stages 0-6 of the Track 1 recipe on the quick simgrid corpus in CHiME-2's
-    layout: Kaldi's data-dir names, a front-end, its AM, GRID-constrained decoding,
-    keyword accuracy per SNR, and a clean AM that recognizes clean speech."""
+    layout: Kaldi's data-dir names, a front-end, its AM (on the enhanced features
+    pasted beside the unprocessed ones: --fe-am-input paste; Track 2's test has the
+    default), GRID-constrained decoding, keyword accuracy per SNR, and a clean AM
+    that recognizes clean speech."""
     import json
 
     from data_prep.simgrid import prepare_simgrid
@@ -113,7 +117,8 @@ def test_track1_end_to_end_on_simgrid_laid_out_as_chime2(tmp_path):
     simconf = root / "recipes/simgrid/conf"
     r = _run(root, "--track", "1", "--chime2-root", str(pkg), "--frontends", "dnn",
              "--enh-conf", str(conf), "--am-conf", str(simconf / "am_quick.yaml"),
-             "--am-clean-conf", str(simconf / "am_clean_quick.yaml"))  # fmt: skip
+             "--am-clean-conf", str(simconf / "am_clean_quick.yaml"),
+             "--fe-am-input", "paste")  # fmt: skip
     assert r.returncode == 0, r.stdout + r.stderr
     data = root / "recipes/chime2/data_track1"
     for name in ("train_grid_clean", "train_grid_noisy", "devel_grid_noisy_0dB",
@@ -127,6 +132,13 @@ def test_track1_end_to_end_on_simgrid_laid_out_as_chime2(tmp_path):
     assert kw["snr_db"] == -6.0 and kw["keyword_acc"] is not None
     meta = json.loads((exp / "mct/decode_none_test_grid_noisy_0dB/decode.json").read_text())
     assert meta["search"] == "grid-viterbi"
+    am = json.loads((exp / "mct_dnn/am.json").read_text())
+    assert am["feats_type"] == "fbank+fbank" and am["feat_dim"] == 80
+    assert {Path(p).parent.name for p in am["train"]} == {"paste_dnn"}
+    meta = json.loads((exp / "mct_dnn/decode_dnn_test_grid_noisy_0dB/decode.json").read_text())
+    assert Path(meta["data_dir"]).parent.name == "paste_dnn"
+    meta = json.loads((exp / "mct/decode_dnn_test_grid_noisy_0dB/decode.json").read_text())
+    assert Path(meta["data_dir"]).parent.name == "enh_dnn"
     assert (exp / "report.md").is_file()
 
 
