@@ -78,14 +78,20 @@ def _scp_arks(table: dict[str, str] | None) -> set[str]:
     return {v.rsplit(":", 1)[0] for v in (table or {}).values()}
 
 
+def feats_kind(data_dir: str | Path) -> str | None:
+    """The feature kind a data dir's ``feats_type`` names (``fbank``, ``mfcc``,
+    ``fbank+fbank`` when pasted), or None when it has none (features made elsewhere)."""
+    f = Path(data_dir) / FEATS_TYPE
+    return f.read_text().strip() if f.is_file() else None
+
+
 def has_feats(d: DataDir, kind: str) -> bool:
     """True if ``d`` has complete features of ``kind``: every utterance in
     ``feats.scp``, CMVN stats, and every ark present (the writer is atomic, so
     this means a finished run)."""
     if d.path is None or d.feats_scp is None or d.cmvn_scp is None:
         return False
-    kind_file = d.path / FEATS_TYPE
-    if not kind_file.is_file() or kind_file.read_text().strip() != kind:
+    if feats_kind(d.path) != kind:
         return False
     if set(d.feats_scp) != set(d.utt2spk) or not (d.path / GLOBAL_CMVN).is_file():
         return False
@@ -324,15 +330,13 @@ PASTE_INFO = "paste.json"  # what a pasted dir was made from (skip when unchange
 def _paste_stamp(in_dirs) -> dict:
     from pipeline.stamp import dir_fingerprint
 
-    kinds = []
-    for p in in_dirs:
-        f = Path(p) / FEATS_TYPE
-        kinds.append(f.read_text().strip() if f.is_file() else "fbank")
+    kinds = [feats_kind(p) or "fbank" for p in in_dirs]
     return {"in_dirs": [str(Path(p).resolve()) for p in in_dirs],
             "in_feats": [dir_fingerprint(p) for p in in_dirs], "kind": "+".join(kinds)}
 
 
-def is_pasted(in_dirs: list[str | Path], out_dir: str | Path) -> bool:
+def is_pasted(in_dirs: list[str | Path], out_dir: str | Path,
+              stamp: dict | None = None) -> bool:  # fmt: skip
     """Whether ``out_dir`` holds complete pasted features of ``in_dirs`` as they
     are now (:func:`paste_feats` skips it)."""
     import json
@@ -341,7 +345,7 @@ def is_pasted(in_dirs: list[str | Path], out_dir: str | Path) -> bool:
     if not info.is_file() or not (Path(out_dir) / "utt2spk").is_file():
         return False
     try:
-        stamp = _paste_stamp(in_dirs)
+        stamp = stamp or _paste_stamp(in_dirs)
         return (json.loads(info.read_text()) == stamp
                 and has_feats(DataDir.load(out_dir), stamp["kind"]))  # fmt: skip
     except (DataDirError, ValueError, OSError):
@@ -369,15 +373,15 @@ def paste_feats(in_dirs: list[str | Path], out_dir: str | Path, *,
     if len(in_dirs) < 2:
         raise ValueError("paste-feats needs at least two input dirs")
     out_dir = Path(out_dir).resolve()
-    if not force and is_pasted(in_dirs, out_dir):
-        logger.info("paste-feats: %s is complete (force to redo)", out_dir)
-        return DataDir.load(out_dir)
     dirs = [DataDir.load(p) for p in in_dirs]
     for d, p in zip(dirs, in_dirs):
         if d.feats_scp is None:
-            raise DataDirError("expected feats.scp (run `python -m pipeline make-feats`)",
+            raise DataDirError("expected feats.scp (run python -m pipeline make-feats)",
                                path=Path(p) / "feats.scp")  # fmt: skip
     stamp = _paste_stamp(in_dirs)
+    if not force and is_pasted(in_dirs, out_dir, stamp):
+        logger.info("paste-feats: %s is complete (force to redo)", out_dir)
+        return DataDir.load(out_dir)
     kind = stamp["kind"]
     info = out_dir / PASTE_INFO
     first = dirs[0]
@@ -386,8 +390,9 @@ def paste_feats(in_dirs: list[str | Path], out_dir: str | Path, *,
         missing = [u for u in utts if u not in d.feats_scp]
         extra = sorted(set(d.feats_scp) - set(utts))
         if missing or extra:
-            what = (f"no features for utterance '{missing[0]}' of {in_dirs[0]}" if missing
-                    else f"features for utterance '{extra[0]}', which {in_dirs[0]} has not")
+            what = (f"no features for utterance '{missing[0]}' of {in_dirs[0]}"
+                    if missing else
+                    f"features for utterance '{extra[0]}', which {in_dirs[0]} has not")
             raise DataDirError(f"{what} ({len(missing)} missing, {len(extra)} extra): "
                                "the dirs to paste must hold the same utterances",
                                path=Path(p) / "feats.scp")  # fmt: skip
@@ -404,7 +409,8 @@ def paste_feats(in_dirs: list[str | Path], out_dir: str | Path, *,
                 raise DataDirError(f"utterance '{u}' has different frame counts "
                                    f"({lens}): nothing was written to {out_dir}",
                                    path=Path(in_dirs[0]) / "feats.scp")  # fmt: skip
-            writer.add(u, first.utt2spk[u], np.concatenate(mats, axis=1))
+            pasted = np.concatenate(mats, axis=1)
+            writer.add(u, first.utt2spk[u], pasted)
         out = DataDir(channel=first.channel)
         out.tables = {k: dict(v) for k, v in first.tables.items()}
         out = writer.commit(out)
@@ -412,6 +418,5 @@ def paste_feats(in_dirs: list[str | Path], out_dir: str | Path, *,
         writer.close()
     info.write_text(json.dumps(stamp, indent=1) + "\n")
     logger.info("paste-feats %s -> %s: %d utterances, %d dims (%s)",
-                ", ".join(map(str, in_dirs)), out_dir, len(out),
-                sum(kaldiio.load_mat(d.feats_scp[utts[0]]).shape[1] for d in dirs), kind)
+                ", ".join(map(str, in_dirs)), out_dir, len(out), pasted.shape[1], kind)
     return out

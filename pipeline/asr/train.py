@@ -40,7 +40,7 @@ from pipeline.asr.data import CMVN_MODES, Tokens, global_stats, normalise, train
 from pipeline.asr import AM_OUTPUTS, DEFAULT_CONFIG  # noqa: F401 - re-exported
 from pipeline.config import PRECISIONS, resolve_precision
 from pipeline.datadir import DataDirError
-from pipeline.make_feats import FEATS_TYPE
+from pipeline.make_feats import feats_kind
 from pipeline.stamp import mark_done
 
 logger = logging.getLogger(__name__)
@@ -315,9 +315,8 @@ def train_am(config: str | Path, train_dirs: list[str | Path], dev_dir: str | Pa
     if main:
         (out_dir / "hparams.yaml").write_text(text)
     precision = resolve_precision(hp.get("precision", "fp32"), str(device))
-    ftype = Path(train_dirs[0]) / FEATS_TYPE  # e.g. fbank, or fbank+fbank (pasted)
     meta = dict(feat_dim=feat_dim,
-                feats_type=ftype.read_text().strip() if ftype.is_file() else None,
+                feats_type=feats_kind(train_dirs[0]),  # fbank+fbank: pasted
                 n_tokens=len(tokens), token_type=tokens.kind,
                 cmvn=hp["cmvn"], norm_vars=bool(hp["norm_vars"]), seed=seed,
                 train=[str(Path(p).resolve()) for p in train_dirs],

@@ -27,8 +27,9 @@ DB_PER_NEPER = 10.0 / math.log(10.0)
 
 
 def _feats_type(d: DataDir) -> str | None:
-    f = d.path / "feats_type" if d.path is not None else None
-    return f.read_text().strip() if f is not None and f.is_file() else None
+    from pipeline.make_feats import feats_kind
+
+    return feats_kind(d.path) if d.path is not None else None
 
 
 def load_feats(path: str | Path, kind: str = "fbank") -> tuple[DataDir, dict]:
