@@ -84,6 +84,23 @@ def inputs_stamp(**groups) -> dict:
             for g, dirs in groups.items()}  # fmt: skip
 
 
+def finished_stamp(exp: str | Path, what: str = "model") -> dict:
+    """What identifies a finished model dir used as an input (train-am --init):
+    its path, its request and when it finished, so that a model retrained since
+    makes another request. Raises :class:`pipeline.datadir.DataDirError` (``what``:
+    the option, for the message) when ``exp`` holds no finished training."""
+    from pipeline.datadir import DataDirError
+
+    d = Path(exp)
+    if not (d / DONE_FILE).is_file():
+        raise DataDirError(f"{what}: not a finished model dir (its training has not "
+                           "finished there)", path=d / DONE_FILE)  # fmt: skip
+    req = d / REQUEST_FILE
+    return {"path": str(d.resolve()),
+            "request": sha1_text(req.read_text()) if req.is_file() else "",
+            "done": file_id(d / DONE_FILE)}  # fmt: skip
+
+
 def make_request(verb: str, config: str, inputs: dict, **extra) -> dict:
     return {"verb": verb, "config": config, "inputs": inputs, **extra}
 

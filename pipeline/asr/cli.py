@@ -17,7 +17,8 @@ def _fail(msg, code: int = 1) -> int:
 
 def _train_am(args) -> int:
     from pipeline.asr import AM_OUTPUTS, DEFAULT_CONFIG
-    from pipeline.stamp import config_hash, inputs_stamp, make_request, skip_or_refuse
+    from pipeline.stamp import (config_hash, finished_stamp, inputs_stamp, make_request,
+                                skip_or_refuse)
 
     config = args.config or DEFAULT_CONFIG
     train = [p for p in args.train.split(",") if p]
@@ -26,8 +27,11 @@ def _train_am(args) -> int:
     except (OSError, UnicodeDecodeError) as e:
         return _fail(f"{config}: cannot read the config: {e}", 2)
     seed = "" if args.seed is None else f"\n# --seed {args.seed}"
+    extra = {}
+    if args.init is not None:  # another init AM (or it retrained) is another request
+        extra["init"] = finished_stamp(args.init, "--init")  # DataDirError: unfinished
     request = make_request("train-am", config_hash(text + seed),
-                           inputs_stamp(train=train, dev=[args.dev]))  # fmt: skip
+                           inputs_stamp(train=train, dev=[args.dev]), **extra)  # fmt: skip
     rc = skip_or_refuse("train-am", args.out, request, AM_OUTPUTS, args.force,
                         device=args.device)  # fmt: skip
     if rc is not None:
@@ -48,7 +52,7 @@ def _train_am(args) -> int:
     check_finite_inputs(train + [args.dev])
     write_request(args.out, request)
     train_am(config, train, args.dev, args.out, device=args.device, seed=args.seed,
-             progress=not args.no_progress)  # fmt: skip
+             progress=not args.no_progress, init=args.init)  # fmt: skip
     ddp.destroy()  # torchrun: every rank leaves the group (no-op otherwise)
     return 0
 
@@ -152,6 +156,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_device(s)
     add_threads(s)
     s.add_argument("--seed", type=int, default=None, help="overrides the config seed")
+    s.add_argument("--init", default=None, metavar="AM_DIR",
+                   help="start from this finished AM (its best checkpoint, tokens and "
+                        "CMVN mode; the same model size) instead of random weights, "
+                        "for the config's init_epochs at peak LR init_lr. Features "
+                        "pasted beside the AM's own (paste-feats OUT ENH DATA) keep "
+                        "its input weights for the last dims and start the others "
+                        "at 0")  # fmt: skip
     add_no_progress(s)
     s.set_defaults(func=_train_am)
 

@@ -41,7 +41,7 @@ from pipeline.asr import AM_OUTPUTS, DEFAULT_CONFIG  # noqa: F401 - re-exported
 from pipeline.config import PRECISIONS, resolve_precision
 from pipeline.datadir import DataDirError
 from pipeline.make_feats import feats_kind
-from pipeline.stamp import mark_done
+from pipeline.stamp import finished_stamp, mark_done
 
 logger = logging.getLogger(__name__)
 
@@ -213,10 +213,12 @@ AM_KEYS = dict(seed=0, feat_dim=40, n_tokens=2, token_type="word", cmvn="speaker
                norm_vars=True, max_batch_frames=1, num_buckets=1,
                number_of_epochs=1, lr=0.1, warmup_ratio=0.1, max_grad_norm=1.0,
                spec_augment_prob=0.5, precision="fp32", max_train_utts=0,
-               feats_cache_mb=1024.0)  # fmt: skip
+               feats_cache_mb=1024.0, init_epochs=1, init_lr=0.1)  # fmt: skip
 AM_INT_KEYS = ("seed", "feat_dim", "n_tokens", "max_batch_frames", "num_buckets",
-               "number_of_epochs", "max_train_utts")  # fmt: skip
-AM_OPTIONAL = ("precision", "max_train_utts", "feats_cache_mb")
+               "number_of_epochs", "max_train_utts", "init_epochs")  # fmt: skip
+# optional; init_epochs / init_lr: number_of_epochs / lr of a model started from
+# another AM (train-am --init; default: the same as from scratch)
+AM_OPTIONAL = ("precision", "max_train_utts", "feats_cache_mb", "init_epochs", "init_lr")
 AM_CHOICES = {"token_type": ("char", "word"), "cmvn": CMVN_MODES,
               "precision": PRECISIONS}  # fmt: skip
 AM_OBJECTS = ("model", "opt_class", "epoch_counter", "spec_augment")
@@ -256,9 +258,52 @@ def check_finite_inputs(dirs) -> None:
                          if u in (d.feats_scp or {})))  # fmt: skip
 
 
+def init_from(model: torch.nn.Module, init_dir: str | Path, feat_dim: int) -> int:
+    """Load the best checkpoint of the AM in ``init_dir`` into ``model``.
+
+    The two models must be the same apart from the input dimension: when ``model``
+    reads ``feat_dim`` = k x the init AM's dimension D0 (features pasted beside the
+    init AM's own, ``paste-feats OUT ENH DATA``: the init AM's features last), the
+    input convolution keeps the init AM's weights for the last D0 inputs and starts
+    at 0 for the others, so the new model starts as the init AM's function.
+    Returns the offset of the init AM's features in the input (0 when the
+    dimensions are equal). Raises :class:`DataDirError` naming what differs."""
+    from pipeline.asr.decode import LoadedAM
+
+    src = LoadedAM(init_dir)
+    d0 = int(src.meta["feat_dim"])
+    if feat_dim % d0:
+        raise DataDirError(f"--init: its AM reads {d0}-d features, these are "
+                           f"{feat_dim}-d (not a multiple)", path=Path(init_dir) / "am.json")  # noqa: E501
+    state = src.model.state_dict()
+    own = model.state_dict()
+    offset = feat_dim - d0
+    for name, w in state.items():
+        if name not in own:
+            raise DataDirError(f"--init: its model has '{name}', this config's has not "
+                               "(another architecture)", path=Path(init_dir) / "hparams.yaml")  # noqa: E501
+        if own[name].shape == w.shape:
+            continue
+        if name == "conv.weight" and offset and own[name].shape[1] == feat_dim \
+                and own[name].shape[0] == w.shape[0] and own[name].shape[2:] == w.shape[2:]:  # noqa: E501
+            wide = torch.zeros_like(own[name])
+            wide[:, offset:] = w
+            state[name] = wide
+            continue
+        raise DataDirError(f"--init: '{name}' is {tuple(w.shape)} there, "
+                           f"{tuple(own[name].shape)} here (another model size)",
+                           path=Path(init_dir) / "hparams.yaml")  # fmt: skip
+    missing = sorted(set(own) - set(state))
+    if missing:
+        raise DataDirError(f"--init: its model lacks {', '.join(missing[:3])} "
+                           "(another architecture)", path=Path(init_dir) / "hparams.yaml")  # noqa: E501
+    model.load_state_dict(state)
+    return offset
+
+
 def train_am(config: str | Path, train_dirs: list[str | Path], dev_dir: str | Path,
              out_dir: str | Path, device: str = "cpu", seed: int | None = None,
-             progress: bool = False) -> Path:  # fmt: skip
+             progress: bool = False, init: str | Path | None = None) -> Path:  # fmt: skip
     """Train (or resume training) an acoustic model in ``out_dir``.
 
     Args:
@@ -269,6 +314,10 @@ def train_am(config: str | Path, train_dirs: list[str | Path], dev_dir: str | Pa
         out_dir: the model dir (created); rerunning resumes from its checkpoint.
         device: ``cpu`` or ``cuda``.
         seed: overrides the config's seed.
+        init: a finished AM dir to start from (:func:`init_from`; its tokens,
+            CMVN mode and model size are kept) instead of a random start; then
+            the config's ``init_epochs`` / ``init_lr`` (when set) replace
+            ``number_of_epochs`` / ``lr``.
 
     Returns:
         ``out_dir``.
@@ -296,11 +345,27 @@ def train_am(config: str | Path, train_dirs: list[str | Path], dev_dir: str | Pa
         logger.info("train-am: max_train_utts %d: training on a random subset", n_max)
     dev_entries, dev_stats, _ = training_entries([dev_dir])
     tok_path = out_dir / "tokens.txt"
+    if init is not None:
+        finished_stamp(init, "--init")  # a finished AM dir, else a clear error
+        init_meta = json.loads((Path(init) / "am.json").read_text())
+        for key in ("token_type", "cmvn", "norm_vars"):
+            have = init_meta.get(key)
+            if have is not None and have != raw[key]:
+                raise DataDirError(f"--init: its AM has {key} {have!r}, the config "
+                                   f"{raw[key]!r}", path=Path(init) / "am.json")  # fmt: skip
 
     def _tokens():
         if tok_path.is_file():  # resuming: keep the unit ids of the checkpoint
             return Tokens.load(tok_path)
         t = Tokens.from_texts((e["text"] for e in entries.values()), raw["token_type"])
+        if init is not None:  # the init AM's output units, which must cover these
+            src = Tokens.load(Path(init) / "tokens.txt")
+            new = sorted(set(t.units) - set(src.units))
+            if new:
+                raise DataDirError(f"--init: the training text has units its AM "
+                                   f"lacks: {' '.join(new[:10])}",
+                                   path=Path(init) / "tokens.txt")  # fmt: skip
+            t = src
         t.save(tok_path)
         return t
 
@@ -311,7 +376,17 @@ def train_am(config: str | Path, train_dirs: list[str | Path], dev_dir: str | Pa
     first = next(iter(entries.values()))
     feat_dim = int(kaldiio.load_mat(first["ark"]).shape[1])
     overrides = {"feat_dim": feat_dim, "n_tokens": len(tokens), "seed": seed}
+    if init is not None:  # the schedule of a fine-tuned model
+        overrides["number_of_epochs"] = int(raw.get("init_epochs") or raw["number_of_epochs"])
+        overrides["lr"] = float(raw.get("init_lr") or raw["lr"])
     hp, text = load_hparams(config, overrides)
+    init_offset = None
+    if init is not None:  # (a resumed run's checkpoint replaces these weights)
+        init_offset = init_from(hp["model"], init, feat_dim)
+        (logger.info if main else logger.debug)(
+            "train-am: starting from %s (its features at input dims %d-%d), %d "
+            "epochs, peak LR %g", init, init_offset, feat_dim - 1,
+            hp["number_of_epochs"], hp["lr"])  # fmt: skip
     if main:
         (out_dir / "hparams.yaml").write_text(text)
     precision = resolve_precision(hp.get("precision", "fp32"), str(device))
@@ -323,7 +398,10 @@ def train_am(config: str | Path, train_dirs: list[str | Path], dev_dir: str | Pa
                 dev=str(Path(dev_dir).resolve()),
                 n_train_utts=len(entries),
                 n_params=sum(p.numel() for p in hp["model"].parameters()),
-                precision=precision, world_size=ddp.world_size())  # fmt: skip
+                precision=precision, world_size=ddp.world_size(),
+                epochs=int(hp["number_of_epochs"]), lr=float(hp["lr"]),
+                init=None if init is None else str(Path(init).resolve()),
+                init_offset=init_offset)  # fmt: skip
     if main:
         tmp = out_dir / ".am.json.tmp"
         tmp.write_text(json.dumps(meta, indent=1) + "\n")

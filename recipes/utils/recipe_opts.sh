@@ -12,6 +12,7 @@ seed=0             # corpus seed (and the training seed unless --seeds is given)
 seeds=""           # training seeds, e.g. "0 1 2" (default: the --seed value)
 ams=""             # AMs to train and decode (default: clean mct mct_<fe> for each fe)
 fe_am_input=${fe_am_input:-enhanced}  # what mct_<fe> AMs see: enhanced | paste
+mct_init=${mct_init:-scratch}         # where the MCT AMs start: scratch | base
 . "$(dirname "${BASH_SOURCE[0]}")/scale_opts.sh"  # --cmd --slurm-conf --ngpu
 common_help="  --stage N          first stage to run (default $stage)
   --stop-stage M     last stage to run (default $stop_stage)
@@ -25,6 +26,11 @@ common_help="  --stage N          first stage to run (default $stage)
                      what the mct_<fe> AMs see: the front-end's output, or it
                      pasted beside the unprocessed features (80-d; Kaldi's
                      paste-feats -> data/paste_<fe>/<set>) (default $fe_am_input)
+  --mct-init scratch|base
+                     where the MCT AMs (mct, mct_<fe>) start: random weights,
+                     or exp/mct_base, trained first on the unprocessed MCT set:
+                     each then trains on its own input for the AM config's
+                     init_epochs (train-am --init) (default $mct_init)
   --force true       redo finished stages (default $force)
   --seed N           corpus seed; also the training seed without --seeds (default $seed)
   --seeds LIST       training seeds, e.g. \"0 1 2\": stages 2-5 once per seed; seed 0

@@ -5,7 +5,8 @@
 #   quick, frontends, ams (may be empty: every AM), conf_sfx ("" or "_quick"),
 #   am_conf, am_clean_conf (AM configs), and decode_opts (stage 5's decode
 #   options, e.g. "--grammar grid" or "--lm exp/lm/lm.arpa --lm-weight 1");
-#   fe_am_input (enhanced | paste: the mct_<fe> AMs' input);
+#   fe_am_input (enhanced | paste: the mct_<fe> AMs' input), mct_init
+#   (scratch | base: where the MCT AMs start);
 #   optionally noisy_train_sets (the MCT AMs' noisy training dirs; default
 #   train_noisy; simgrid adds its further copies, train_noisy2 train_noisy3).
 # Layout (the data-dir contract of both corpora): data/{train,dev,test}_{clean,
@@ -26,6 +27,9 @@ for s in $snrs; do test_sets="$test_sets test_noisy_$s"; done
 [ -n "$seeds" ] || seeds=$seed
 case "$fe_am_input" in enhanced|paste) ;; *)
   echo "$0: --fe-am-input must be enhanced or paste, not '$fe_am_input'" >&2; exit 2 ;;
+esac
+case "$mct_init" in scratch|base) ;; *)
+  echo "$0: --mct-init must be scratch or base, not '$mct_init'" >&2; exit 2 ;;
 esac
 for s in $seeds; do
   case "$s" in ''|*[!0-9]*) echo "$0: --seeds must be non-negative integers, not '$s'" >&2; exit 2 ;; esac
@@ -127,29 +131,46 @@ stage_enhance() {  # stage 3
 }
 
 stage_ams() {  # stage 4
-  log "Stage 4: acoustic models ($ams; seeds $seeds) -> exp/<am>"
-  train_am() {  # train_am AM SEED CONF TRAIN_DIRS DEV_DIR (train-am resumes/skips/refuses)
+  log "Stage 4: acoustic models ($ams; seeds $seeds) -> exp/<am>$(
+    [ "$mct_init" = base ] && echo "; the MCT AMs fine-tuned from exp/mct_base")"
+  train_am() {  # train_am AM SEED CONF TRAIN_DIRS DEV_DIR [OPTS] (resumes/skips/refuses)
     local e
     e="$(exp_of "$2")/$1"
     if $force; then rm -rf "$e"; fi
     pool_run "AM $1, seed $2 ($e/log/train.log)" run_step "$e/log/train.log" \
       $train_launcher train-am --config "$3" --train "$4" --dev "$5" \
-      --out "$e" --device "$device" --seed "$2" --threads 1 --no-progress
+      --out "$e" --device "$device" --seed "$2" --threads 1 --no-progress ${6:-}
   }
-  pool_init "$nj"  # $nj one-thread jobs side by side, the longest (clean) first
-  for sd in $seeds; do
-    if has_am clean; then
-      train_am clean "$sd" "$am_clean_conf" data/train_clean data/dev_clean
-    fi
+  mct_ams() {  # mct_ams SEED [OPTS]: the MCT AMs (mct, mct_<fe>) of one seed
+    local fe e
     if has_am mct; then
-      train_am mct "$sd" "$am_conf" "$(train_list data)" data/dev_noisy
+      train_am mct "$1" "$am_conf" "$(train_list data)" data/dev_noisy "${2:-}"
     fi
     for fe in $frontends; do
       has_am "mct_$fe" || continue
-      e=$(am_data_of "$sd" "$fe")
-      train_am "mct_$fe" "$sd" "$am_conf" "$(train_list "$e")" "$e/dev_noisy"
+      e=$(am_data_of "$1" "$fe")
+      train_am "mct_$fe" "$1" "$am_conf" "$(train_list "$e")" "$e/dev_noisy" "${2:-}"
     done
+  }
+  local sd need_base=false
+  for am in $ams; do case "$am" in mct|mct_*) need_base=true ;; esac; done
+  [ "$mct_init" = base ] || need_base=false
+  pool_init "$nj"  # $nj one-thread jobs side by side, the longest first
+  for sd in $seeds; do
+    if $need_base; then  # unprocessed MCT set, the MCT AMs' shared start
+      train_am mct_base "$sd" "$am_conf" "$(train_list data)" data/dev_noisy
+    fi
+    if has_am clean; then
+      train_am clean "$sd" "$am_clean_conf" data/train_clean data/dev_clean
+    fi
+    $need_base || mct_ams "$sd"
   done
+  pool_wait
+  $need_base || return 0
+  # --mct-init base: mct and each mct_<fe> start from their seed's mct_base
+  # (train-am --init; the config's init_epochs), each on its own input
+  pool_init "$nj"
+  for sd in $seeds; do mct_ams "$sd" "--init $(exp_of "$sd")/mct_base"; done
   pool_wait
 }
 

@@ -265,3 +265,65 @@ def test_pasted_am_decodes_through_its_front_end_on_the_fly(tmp_path, feats_dirs
     with pytest.raises(DataDirError, match="40-dim features.*80-dim.*paste-feats"):
         decode(am, dev, tmp_path / "raw")
     assert not (tmp_path / "raw" / "decode.json").exists()
+
+
+def test_init_from_another_am(tmp_path, feats_dirs):
+    """--init: a model on pasted features starts as the init AM's function (its
+    input weights on the last dims, 0 on the others), keeps its tokens, trains for
+    init_epochs, and a mismatched init is a clear error."""
+    from pipeline.asr.decode import LoadedAM
+    from pipeline.asr.train import init_from, load_hparams, train_am
+    from pipeline.make_feats import paste_feats
+
+    torch.set_num_threads(1)
+    tc, dev = feats_dirs["train_clean"], feats_dirs["dev"]
+    base = tmp_path / "base"
+    train_am(tiny_config(tmp_path, epochs=1), [tc], dev, base, seed=1)
+    for name, d in (("train", feats_dirs["train_noisy"]), ("dev", dev)):
+        paste_feats([d, d], tmp_path / "paste" / name)  # 80-d: any features first
+    conf = tiny_config(tmp_path, epochs=6)
+    conf.write_text(conf.read_text() + "init_epochs: 2\ninit_lr: 0.002\n")
+    hp, _ = load_hparams(conf, {"feat_dim": 80, "n_tokens": len(Tokens.load(base / "tokens.txt"))})  # noqa: E501
+    model = hp["model"].eval()
+    assert init_from(model, base, 80) == 40
+    src = LoadedAM(base)
+    x = torch.randn(3, 50, 40)
+    pasted = torch.cat([torch.randn(3, 50, 40) * 5, x], dim=-1)
+    with torch.no_grad():
+        assert torch.allclose(model(pasted)[0], src.model(x)[0], atol=1e-5)
+    exp = tmp_path / "ft"
+    train_am(conf, [tmp_path / "paste" / "train"], tmp_path / "paste" / "dev", exp,
+             seed=1, init=base)  # fmt: skip
+    meta = json.loads((exp / "am.json").read_text())
+    assert (meta["init"], meta["init_offset"], meta["epochs"], meta["lr"]) == (
+        str(base.resolve()), 40, 2, 0.002)
+    assert [e for e, _ in _log_epochs(exp)] == [1, 2]  # init_epochs, not 6
+    assert (exp / "tokens.txt").read_text() == (base / "tokens.txt").read_text()
+    with pytest.raises(DataDirError, match="another model size"):
+        train_am(tiny_config(tmp_path, epochs=1, conv_channels=32), [tc], dev,
+                 tmp_path / "bad", seed=1, init=base)  # fmt: skip
+    with pytest.raises(DataDirError, match="not a finished model dir"):
+        train_am(conf, [tc], dev, tmp_path / "bad2", init=tmp_path / "bad")
+
+
+def test_train_am_cli_init_in_request(tmp_path, feats_dirs, capfd):
+    """train-am --init: the init AM is part of the request (a retrained init AM
+    is another request), and an unfinished one is refused before anything runs."""
+    from pipeline.__main__ import main
+
+    tc, dev = str(feats_dirs["train_clean"]), str(feats_dirs["dev"])
+    conf = str(tiny_config(tmp_path, epochs=1))
+    base, ft = tmp_path / "base", tmp_path / "ft"
+    args = ["train-am", "--config", conf, "--train", tc, "--dev", dev, "--seed", "1"]
+    assert main(args + ["--out", str(base), "--init", str(tmp_path / "none")]) == 1
+    assert not base.exists() or not any(base.iterdir())
+    assert main(args + ["--out", str(base), "--no-progress"]) == 0
+    assert main(args + ["--out", str(ft), "--init", str(base), "--no-progress"]) == 0
+    req = json.loads((ft / "request.json").read_text())
+    assert req["init"]["path"] == str(base.resolve())
+    capfd.readouterr()
+    assert main(args + ["--out", str(ft), "--init", str(base), "--no-progress"]) == 0
+    out = capfd.readouterr()  # done: one skip line, nothing loaded (recipes rely on it)
+    assert (out.out + out.err).strip().splitlines() == [f"skip: train-am {ft} (done)"]
+    (base / "train.done").touch()  # "retrained": another request
+    assert main(args + ["--out", str(ft), "--init", str(base)]) == 2

@@ -58,17 +58,25 @@ def test_mct_ams_train_on_every_noisy_copy(recipe):
     """The MCT AMs train on clean + reverb + the three noisy copies of train, the
     mct_<fe> AMs on the same dirs through their front-end, pasted beside the
     unprocessed features (--fe-am-input paste, simgrid's default): 80-d, each
-    utterance's enhanced then unprocessed fbank, and are decoded the same way."""
+    utterance's enhanced then unprocessed fbank, fine-tuned from mct_base as mct
+    is, and are decoded the same way."""
     import json
 
     sets = ["train_clean", "train_reverb", "train_noisy", "train_noisy2", "train_noisy3"]
     am = json.loads((recipe / "exp/mct/am.json").read_text())
     assert [Path(p).name for p in am["train"]] == sets
+    assert json.loads((recipe / "exp/mct_base/am.json").read_text())["train"] == am["train"]
     assert (am["feat_dim"], am["feats_type"]) == (40, "fbank")
     am = json.loads((recipe / "exp/mct_dnn/am.json").read_text())
     assert ["/".join(Path(p).parts[-2:]) for p in am["train"]] == [
         f"paste_dnn/{s}" for s in sets]
     assert (am["feat_dim"], am["feats_type"]) == (80, "fbank+fbank")
+    # --mct-init base (the default): fine-tuned from mct_base, its input weights
+    # on the unprocessed half; mct from the same start, on the unprocessed set
+    base = str((recipe / "exp/mct_base").resolve())
+    assert (am["init"], am["init_offset"]) == (base, 40)
+    am = json.loads((recipe / "exp/mct/am.json").read_text())
+    assert (am["init"], am["init_offset"]) == (base, 0)
     for s in ("train_noisy3", "test_noisy_m6dB"):
         pasted = dict(kaldiio.load_scp(str(recipe / f"data/paste_dnn/{s}/feats.scp")))
         enh = dict(kaldiio.load_scp(str(recipe / f"data/enh_dnn/{s}/feats.scp")))
@@ -257,6 +265,9 @@ def test_second_training_seed(recipe):
     bad = subprocess.run(["bash", str(recipe / "run.sh"), "--fe-am-input", "both"],
                          env=env, capture_output=True, text=True)  # fmt: skip
     assert bad.returncode == 2 and "--fe-am-input" in bad.stderr
+    bad = subprocess.run(["bash", str(recipe / "run.sh"), "--mct-init", "mct"],
+                         env=env, capture_output=True, text=True)  # fmt: skip
+    assert bad.returncode == 2 and "--mct-init" in bad.stderr
 
 
 def test_full_size_run_refuses_a_quick_runs_models(recipe):
