@@ -485,6 +485,9 @@ def _meta(exp_root: Path) -> dict:
                 info["train"] = am_json.get("train")
                 info["feat_dim"] = am_json.get("feat_dim")
                 info["feats_type"] = am_json.get("feats_type")
+                if am_json.get("init"):  # train-am --init: the AM it started from
+                    info["init"] = Path(am_json["init"]).name
+                    info["epochs"] = am_json.get("epochs")
             ams[am_dir.name] = info
     return {"packages": versions, "acoustic_models": ams}
 
@@ -765,12 +768,14 @@ def _curve_table(caption: str, label: str, curves: dict[str, dict], fmt: str) ->
 
 def _input_lines(exp_root: Path) -> list[str]:
     """One line naming what each AM saw (``results.meta.json``, from am.json):
-    e.g. ``mct_<fe>`` on enhanced features pasted beside the unprocessed ones."""
+    e.g. ``mct_<fe>`` on enhanced features pasted beside the unprocessed ones, and
+    which AMs were fine-tuned from which (train-am --init)."""
     path = exp_root / "results.meta.json"
     if not path.is_file():
         return []
     groups: dict[tuple, list[str]] = {}
-    for am, info in json.loads(path.read_text()).get("acoustic_models", {}).items():
+    meta = json.loads(path.read_text()).get("acoustic_models", {})
+    for am, info in meta.items():
         if info.get("feats_type"):
             groups.setdefault((info["feats_type"], info.get("feat_dim")), []).append(am)
     if not groups:
@@ -781,6 +786,14 @@ def _input_lines(exp_root: Path) -> list[str]:
         if "+" in kind:
             what += " (the front-end's output pasted beside the unprocessed features)"
         parts.append(", ".join(f"`{a}`" for a in sorted(ams, key=_am_order)) + f": {what}")
+    starts: dict[tuple, list[str]] = {}
+    for am, info in meta.items():
+        if info.get("init"):
+            starts.setdefault((info["init"], info.get("epochs")), []).append(am)
+    for (base, epochs), ams in sorted(starts.items()):
+        more = f" for {epochs} epochs" if epochs else ""
+        parts.append(", ".join(f"`{a}`" for a in sorted(ams, key=_am_order))
+                     + f" fine-tuned from `{base}`{more}")  # fmt: skip
     return ["AM inputs: " + "; ".join(parts) + ".", ""]
 
 

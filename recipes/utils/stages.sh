@@ -38,6 +38,9 @@ if [ -z "$ams" ]; then
   ams="clean mct"; for fe in $frontends; do ams="$ams mct_$fe"; done
 fi
 for fe in $frontends; do
+  if [ "$fe" = base ]; then  # exp/mct_base is the MCT AMs' shared start (--mct-init)
+    echo "$0: --frontends: 'base' is reserved (exp/mct_base); name the front-end otherwise" >&2; exit 2
+  fi
   if [ ! -f "conf/enhance_${fe}.yaml" ] && [ ! -f "conf/enhance_${fe}${conf_sfx}.yaml" ]; then
     echo "$0: --frontends: no config for '$fe' (expected $(pwd)/conf/enhance_${fe}.yaml)" >&2; exit 2
   fi

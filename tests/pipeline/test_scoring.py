@@ -132,7 +132,7 @@ def test_results_json_schema_and_report(tmp_path):
 
 def test_report_names_each_am_input(tmp_path):
     """The report says what each AM saw (am.json's feats_type, via results.meta.json):
-    pasted features are named as such."""
+    pasted features are named as such, and so is the AM a model started from."""
     _decode_dir(tmp_path, "clean", "none", "test_noisy_0dB", dict(REF), 0)
     _decode_dir(tmp_path, "mct", "none", "test_noisy_0dB", dict(REF), 0)
     _decode_dir(tmp_path, "mct_dnn", "dnn", "test_noisy_0dB", dict(REF), 0)
@@ -147,6 +147,14 @@ def test_report_names_each_am_input(tmp_path):
     report = write_report(tmp_path).read_text()
     assert ("AM inputs: `clean`, `mct`: fbank, 40-d; `mct_dnn`: fbank+fbank, 80-d "
             "(the front-end's output pasted beside the unprocessed features).") in report
+    for am in ("mct", "mct_dnn"):  # train-am --init (the recipe's --mct-init base)
+        info = json.loads((tmp_path / am / "am.json").read_text())
+        info.update(init=str(tmp_path / "mct_base"), epochs=5)
+        (tmp_path / am / "am.json").write_text(json.dumps(info))
+    score_exp(tmp_path)
+    report = write_report(tmp_path).read_text()
+    assert ("(the front-end's output pasted beside the unprocessed features); `mct`, "
+            "`mct_dnn` fine-tuned from `mct_base` for 5 epochs.") in report
 
 
 def test_score_without_decodes_errors(tmp_path):

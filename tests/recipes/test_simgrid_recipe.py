@@ -89,7 +89,8 @@ def test_mct_ams_train_on_every_noisy_copy(recipe):
     assert Path(dec["data_dir"]).parent.name == "paste_dnn"
     dec = json.loads((recipe / "exp/mct/decode_dnn_test_noisy_0dB/decode.json").read_text())
     assert Path(dec["data_dir"]).parent.name == "enh_dnn"  # mct sees the front-end alone
-    assert "`mct_dnn`" in (recipe / "exp/report.md").read_text().split("AM inputs: ")[1]
+    inputs = (recipe / "exp/report.md").read_text().split("AM inputs: ")[1].split("\n")[0]
+    assert "`mct_dnn`" in inputs and "fine-tuned from `mct_base`" in inputs
 
 
 def test_report_and_contract_layout(recipe):
