@@ -381,6 +381,11 @@ def train_am(config: str | Path, train_dirs: list[str | Path], dev_dir: str | Pa
         overrides["lr"] = float(raw.get("init_lr") or raw["lr"])
     hp, text = load_hparams(config, overrides)
     init_offset = None
+    if init is not None and feat_dim != init_meta.get("feat_dim", feat_dim) \
+            and "+" not in (feats_kind(train_dirs[0]) or ""):
+        raise DataDirError(f"--init: its AM reads {init_meta['feat_dim']}-d features, "
+                           f"these are {feat_dim}-d and not pasted beside them "
+                           "(paste-feats)", path=Path(train_dirs[0]) / "feats.scp")  # fmt: skip
     if init is not None:  # (a resumed run's checkpoint replaces these weights)
         init_offset = init_from(hp["model"], init, feat_dim)
         (logger.info if main else logger.debug)(

@@ -302,6 +302,13 @@ def test_init_from_another_am(tmp_path, feats_dirs):
     with pytest.raises(DataDirError, match="another model size"):
         train_am(tiny_config(tmp_path, epochs=1, conv_channels=32), [tc], dev,
                  tmp_path / "bad", seed=1, init=base)  # fmt: skip
+    import shutil
+
+    shutil.copytree(tmp_path / "paste" / "train", tmp_path / "wide")
+    (tmp_path / "wide" / "feats_type").unlink()  # 80-d, but not pasted beside its own
+    with pytest.raises(DataDirError, match="not pasted beside them"):
+        train_am(conf, [tmp_path / "wide"], tmp_path / "paste" / "dev",
+                 tmp_path / "bad3", seed=1, init=base)  # fmt: skip
     with pytest.raises(DataDirError, match="not a finished model dir"):
         train_am(conf, [tc], dev, tmp_path / "bad2", init=tmp_path / "bad")
 
