@@ -258,30 +258,32 @@ def check_finite_inputs(dirs) -> None:
                          if u in (d.feats_scp or {})))  # fmt: skip
 
 
-def init_from(model: torch.nn.Module, init_dir: str | Path, feat_dim: int) -> int:
-    """Load the best checkpoint of the AM in ``init_dir`` into ``model``.
+def init_from(model: torch.nn.Module, src, feat_dim: int, pasted: bool) -> int:
+    """Load the weights of ``src`` (a :class:`pipeline.asr.decode.LoadedAM`: its best
+    checkpoint) into ``model``.
 
     The two models must be the same apart from the input dimension: when ``model``
-    reads ``feat_dim`` = k x the init AM's dimension D0 (features pasted beside the
-    init AM's own, ``paste-feats OUT ENH DATA``: the init AM's features last), the
-    input convolution keeps the init AM's weights for the last D0 inputs and starts
-    at 0 for the others, so the new model starts as the init AM's function.
-    Returns the offset of the init AM's features in the input (0 when the
-    dimensions are equal). Raises :class:`DataDirError` naming what differs."""
-    from pipeline.asr.decode import LoadedAM
-
-    src = LoadedAM(init_dir)
+    reads ``feat_dim`` = k x ``src``'s dimension D0 on ``pasted`` features (the
+    front-end's output pasted beside ``src``'s own, ``paste-feats OUT ENH DATA``:
+    ``src``'s features last), the input convolution keeps ``src``'s weights for the
+    last D0 inputs and starts at 0 for the others, so the new model starts as
+    ``src``'s function. Returns the offset of ``src``'s features in the input (0
+    when the dimensions are equal). Raises :class:`DataDirError` naming what
+    differs."""
+    where = src.exp_dir / "hparams.yaml"
     d0 = int(src.meta["feat_dim"])
-    if feat_dim % d0:
+    if feat_dim != d0 and (feat_dim % d0 or not pasted):
         raise DataDirError(f"--init: its AM reads {d0}-d features, these are "
-                           f"{feat_dim}-d (not a multiple)", path=Path(init_dir) / "am.json")  # noqa: E501
+                           f"{feat_dim}-d and not pasted beside them (paste-feats)",
+                           path=src.exp_dir / "am.json")  # fmt: skip
     state = src.model.state_dict()
     own = model.state_dict()
     offset = feat_dim - d0
+    if set(state) != set(own):
+        diff = sorted(set(state) ^ set(own))
+        raise DataDirError(f"--init: another architecture (parameters {', '.join(diff[:3])} "
+                           "are in one model only)", path=where)  # fmt: skip
     for name, w in state.items():
-        if name not in own:
-            raise DataDirError(f"--init: its model has '{name}', this config's has not "
-                               "(another architecture)", path=Path(init_dir) / "hparams.yaml")  # noqa: E501
         if own[name].shape == w.shape:
             continue
         if name == "conv.weight" and offset and own[name].shape[1] == feat_dim \
@@ -292,11 +294,7 @@ def init_from(model: torch.nn.Module, init_dir: str | Path, feat_dim: int) -> in
             continue
         raise DataDirError(f"--init: '{name}' is {tuple(w.shape)} there, "
                            f"{tuple(own[name].shape)} here (another model size)",
-                           path=Path(init_dir) / "hparams.yaml")  # fmt: skip
-    missing = sorted(set(own) - set(state))
-    if missing:
-        raise DataDirError(f"--init: its model lacks {', '.join(missing[:3])} "
-                           "(another architecture)", path=Path(init_dir) / "hparams.yaml")  # noqa: E501
+                           path=where)  # fmt: skip
     model.load_state_dict(state)
     return offset
 
@@ -345,11 +343,14 @@ def train_am(config: str | Path, train_dirs: list[str | Path], dev_dir: str | Pa
         logger.info("train-am: max_train_utts %d: training on a random subset", n_max)
     dev_entries, dev_stats, _ = training_entries([dev_dir])
     tok_path = out_dir / "tokens.txt"
-    if init is not None:
+    src = None
+    if init is not None:  # the AM to start from, loaded once
+        from pipeline.asr.decode import LoadedAM
+
         finished_stamp(init, "--init")  # a finished AM dir, else a clear error
-        init_meta = json.loads((Path(init) / "am.json").read_text())
+        src = LoadedAM(init)
         for key in ("token_type", "cmvn", "norm_vars"):
-            have = init_meta.get(key)
+            have = src.meta.get(key)
             if have is not None and have != raw[key]:
                 raise DataDirError(f"--init: its AM has {key} {have!r}, the config "
                                    f"{raw[key]!r}", path=Path(init) / "am.json")  # fmt: skip
@@ -358,14 +359,13 @@ def train_am(config: str | Path, train_dirs: list[str | Path], dev_dir: str | Pa
         if tok_path.is_file():  # resuming: keep the unit ids of the checkpoint
             return Tokens.load(tok_path)
         t = Tokens.from_texts((e["text"] for e in entries.values()), raw["token_type"])
-        if init is not None:  # the init AM's output units, which must cover these
-            src = Tokens.load(Path(init) / "tokens.txt")
-            new = sorted(set(t.units) - set(src.units))
+        if src is not None:  # the init AM's output units, which must cover these
+            new = sorted(set(t.units) - set(src.tokens.units))
             if new:
                 raise DataDirError(f"--init: the training text has units its AM "
                                    f"lacks: {' '.join(new[:10])}",
                                    path=Path(init) / "tokens.txt")  # fmt: skip
-            t = src
+            t = src.tokens
         t.save(tok_path)
         return t
 
@@ -380,14 +380,10 @@ def train_am(config: str | Path, train_dirs: list[str | Path], dev_dir: str | Pa
         overrides["number_of_epochs"] = int(raw.get("init_epochs") or raw["number_of_epochs"])
         overrides["lr"] = float(raw.get("init_lr") or raw["lr"])
     hp, text = load_hparams(config, overrides)
+    feats_type = feats_kind(train_dirs[0])  # fbank+fbank: pasted
     init_offset = None
-    if init is not None and feat_dim != init_meta.get("feat_dim", feat_dim) \
-            and "+" not in (feats_kind(train_dirs[0]) or ""):
-        raise DataDirError(f"--init: its AM reads {init_meta['feat_dim']}-d features, "
-                           f"these are {feat_dim}-d and not pasted beside them "
-                           "(paste-feats)", path=Path(train_dirs[0]) / "feats.scp")  # fmt: skip
-    if init is not None:  # (a resumed run's checkpoint replaces these weights)
-        init_offset = init_from(hp["model"], init, feat_dim)
+    if src is not None:  # (a resumed run's checkpoint replaces these weights)
+        init_offset = init_from(hp["model"], src, feat_dim, "+" in (feats_type or ""))
         (logger.info if main else logger.debug)(
             "train-am: starting from %s (its features at input dims %d-%d), %d "
             "epochs, peak LR %g", init, init_offset, feat_dim - 1,
@@ -396,7 +392,7 @@ def train_am(config: str | Path, train_dirs: list[str | Path], dev_dir: str | Pa
         (out_dir / "hparams.yaml").write_text(text)
     precision = resolve_precision(hp.get("precision", "fp32"), str(device))
     meta = dict(feat_dim=feat_dim,
-                feats_type=feats_kind(train_dirs[0]),  # fbank+fbank: pasted
+                feats_type=feats_type,
                 n_tokens=len(tokens), token_type=tokens.kind,
                 cmvn=hp["cmvn"], norm_vars=bool(hp["norm_vars"]), seed=seed,
                 train=[str(Path(p).resolve()) for p in train_dirs],

@@ -26,10 +26,15 @@ INPUT_KINDS = ("fbank", "spectrogram")
 DB_PER_NEPER = 10.0 / math.log(10.0)
 
 
-def _feats_type(d: DataDir) -> str | None:
+def _require_fbank(path: str | Path) -> None:
+    """Refuse a data dir whose ``feats_type`` names features other than log-mel
+    fbank (none: features made elsewhere, taken as fbank)."""
     from pipeline.make_feats import feats_kind
 
-    return feats_kind(d.path) if d.path is not None else None
+    ft = feats_kind(path)
+    if ft not in (None, "fbank"):
+        raise DataDirError(f"features are '{ft}', the front-end needs log-mel 'fbank'",
+                           path=Path(path) / "feats_type")  # fmt: skip
 
 
 def load_feats(path: str | Path, kind: str = "fbank") -> tuple[DataDir, dict]:
@@ -60,10 +65,7 @@ def load_feats(path: str | Path, kind: str = "fbank") -> tuple[DataDir, dict]:
     if d.feats_scp is None:
         raise DataDirError("no feats.scp: run 'python -m pipeline make-feats' first",
                            path=Path(path) / "feats.scp")  # fmt: skip
-    ft = _feats_type(d)
-    if ft is not None and ft != "fbank":
-        raise DataDirError(f"features are '{ft}', the front-end needs log-mel 'fbank'",
-                           path=Path(path) / "feats_type")  # fmt: skip
+    _require_fbank(path)
     missing = sorted(set(d.utt2spk) - set(d.feats_scp))
     if missing:
         raise DataDirError(f"{len(missing)} utterances have no features (first "
@@ -173,9 +175,7 @@ class StreamedPairs:
                 if d.feats_scp is None or d.utt2num_frames is None:
                     raise DataDirError("no feats.scp / utt2num_frames: run 'python -m "
                                        "pipeline make-feats' first", path=Path(p) / "feats.scp")
-                if _feats_type(d) not in (None, "fbank"):
-                    raise DataDirError(f"features are '{_feats_type(d)}', the front-end "
-                                       "needs log-mel 'fbank'", path=Path(p) / "feats_type")
+                _require_fbank(p)
             frames = {u: int(dn.utt2num_frames[u]) for u in dn.utts}
             check_parallel(nd, cd, frames, {u: int(dc.utt2num_frames[u]) for u in dc.utts})
             for u in dn.utts:

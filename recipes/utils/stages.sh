@@ -155,9 +155,10 @@ stage_ams() {  # stage 4
       train_am "mct_$fe" "$1" "$am_conf" "$(train_list "$e")" "$e/dev_noisy" "${2:-}"
     done
   }
-  local sd need_base=false
-  for am in $ams; do case "$am" in mct|mct_*) need_base=true ;; esac; done
-  [ "$mct_init" = base ] || need_base=false
+  local sd am need_base=false  # --mct-init base and an MCT AM asked for
+  if [ "$mct_init" = base ]; then
+    for am in $ams; do case "$am" in mct|mct_*) need_base=true ;; esac; done
+  fi
   pool_init "$nj"  # $nj one-thread jobs side by side, the longest first
   for sd in $seeds; do
     if $need_base; then  # unprocessed MCT set, the MCT AMs' shared start

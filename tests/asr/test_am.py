@@ -285,8 +285,8 @@ def test_init_from_another_am(tmp_path, feats_dirs):
     conf.write_text(conf.read_text() + "init_epochs: 2\ninit_lr: 0.002\n")
     hp, _ = load_hparams(conf, {"feat_dim": 80, "n_tokens": len(Tokens.load(base / "tokens.txt"))})  # noqa: E501
     model = hp["model"].eval()
-    assert init_from(model, base, 80) == 40
     src = LoadedAM(base)
+    assert init_from(model, src, 80, pasted=True) == 40
     x = torch.randn(3, 50, 40)
     pasted = torch.cat([torch.randn(3, 50, 40) * 5, x], dim=-1)
     with torch.no_grad():
