@@ -10,8 +10,9 @@ optimizer), and decoding real-time factor per search mode, for a config.
 Runs ``--steps`` training steps of the CTCBrain's own data path (DynamicItemDataset +
 DynamicBatchSampler + kaldiio reads + CMVN) and model, timing data loading and each
 part of the step separately; then decodes ``--test`` with best path, best path +
-GRID snap, beam 8 and the GRID-constrained search. FLOPs count 2 per multiply-add of
-the conv, GRU and output matmuls (x3 for a training step: forward + backward).
+GRID snap, beam 8 and the GRID-constrained searches (Viterbi, per-slot MBR). FLOPs
+count 2 per multiply-add of the conv, GRU and output matmuls (x3 for a training
+step: forward + backward).
 Prints one table; numbers vary ±10% on a shared VM.
 """
 
@@ -194,7 +195,8 @@ def main() -> int:
         modes = [("best path", 1, None), ("best path + grid-snap", 1, "grid-snap"),
                  ("beam 8", 8, None)]
         if kind == "word":
-            modes.append(("grid (constrained)", 1, "grid"))
+            modes += [("grid (constrained Viterbi)", 1, "grid"),
+                      ("grid-mbr (constrained, slot posteriors)", 1, "grid-mbr")]
         for name, beam, grammar in modes:
             c = decode(exp, args.test, Path(tmp) / f"decode_{len(rows)}", beam=beam,
                        grammar=grammar)  # fmt: skip

@@ -12,7 +12,8 @@ VERBS = {
     "pipeline": ["validate-data-dir", "fix-data-dir", "subset-data-dir",
                  "split-data-dir", "copy-data-dir", "combine-data-dirs", "make-feats",
                  "paste-feats",
-                 "train-enhancer", "eval-enhancer", "enhance", "train-am", "decode", "make-lm",
+                 "train-enhancer", "eval-enhancer", "enhance", "train-am", "decode",
+                 "combine-decodes", "make-lm",
                  "score", "report"],
     "data_prep": ["simgrid", "simwsj", "corrupt-data-dir", "chime2-grid", "chime2-wsj0"],
 }  # fmt: skip

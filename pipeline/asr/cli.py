@@ -1,4 +1,5 @@
-"""Verbs ``train-am``, ``decode``, ``score`` and ``report`` (imports stay lazy:
+"""Verbs ``train-am``, ``decode``, ``combine-decodes``, ``score`` and ``report``
+(imports stay lazy:
 ``python -m pipeline --help`` loads this module)."""
 
 from __future__ import annotations
@@ -88,6 +89,26 @@ def _decode(args) -> int:
         am = am or LoadedAM(args.am, args.device)  # load once for every pair
         r = decode(args.am, data_dir, o, device=args.device, am=am, **opts)
         print(f"{o}: WER {r['wer']:.2f}% ({r['n_err']}/{r['n_words']})")
+    return 0
+
+
+def _combine_decodes(args) -> int:
+    from pipeline.asr.combine import combine_decodes, combine_is_complete
+
+    if len(args.dirs) < 2:
+        return _fail("expected at least two decode dirs to combine", 2)
+    sets = (args.sets or "").replace(",", " ").split()
+    # --sets: OUT and each DECODE_DIR are prefixes, "_<set>" appended per set
+    jobs = [(f"{args.out}_{t}", [f"{d}_{t}" for d in args.dirs]) for t in sets] \
+        if sets else [(args.out, args.dirs)]  # fmt: skip
+    for out, dirs in jobs:
+        if (err := check_out_dir(out)):
+            return _fail(err, 2)
+        if not args.force and combine_is_complete(out, dirs):
+            print(f"skip: combine-decodes {out} (done)")
+            continue
+        r = combine_decodes(out, dirs)
+        print(f"{out}: WER {r['wer']:.2f}% ({r['n_err']}/{r['n_words']})")
     return 0
 
 
@@ -188,13 +209,40 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="LM log-probability scale (tune on dev; default 2.0)")
     s.add_argument("--word-score", type=float, default=0.0,
                    help="score added per word (tune on dev; default 0)")
-    s.add_argument("--grammar", default=None, choices=["none", "grid", "grid-snap"],
+    from pipeline.asr.grammar import GRAMMARS
+
+    s.add_argument("--grammar", default=None, choices=GRAMMARS,
                    help="grid: search only through the GRID grammar (exact CTC "
-                        "Viterbi; word-level AMs); grid-snap: snap the free "
-                        "hypothesis onto the grammar afterwards")  # fmt: skip
+                        "Viterbi; word-level AMs); grid-mbr: the same automaton, "
+                        "each slot's most probable word summed over every "
+                        "alignment (forward-backward; minimum Bayes risk); "
+                        "grid-snap: snap the free hypothesis onto the grammar "
+                        "afterwards")  # fmt: skip
     add_device(s)
     add_threads(s)
     s.set_defaults(func=_decode)
+
+    s = sub.add_parser(
+        "combine-decodes", help="system combination of GRID decodes (slot posteriors "
+        "averaged: confusion network combination) -> a decode dir",
+        description="Averages, utterance by utterance, the GRID slot posteriors "
+        "(slot_post.ark) that 'decode --grammar grid' wrote in each DECODE_DIR (the "
+        "same test set decoded by different systems) and takes each slot's most "
+        "probable word (Evermann & Woodland 2000). OUT is a decode dir like any "
+        "other: by contract exp/<am>/decode_<frontend>_<testset>, e.g. "
+        "exp/mct_dnn+lstm/decode_dnn+lstm_test_noisy_0dB.")  # fmt: skip
+    s.add_argument("--out", required=True, metavar="OUT",
+                   help="the combination's decode dir (skipped when it is complete "
+                        "for the same members and newer than them)")  # fmt: skip
+    s.add_argument("dirs", nargs="+", metavar="DECODE_DIR",
+                   help="two or more finished GRID-constrained decode dirs")
+    s.add_argument("--sets", default=None, metavar="LIST",
+                   help="test sets (space or comma list): OUT and each DECODE_DIR are "
+                        "then prefixes, the dirs OUT_<set> and DECODE_DIR_<set>, e.g. "
+                        "--out exp/mct_dnn+lstm/decode_dnn+lstm exp/mct_dnn/decode_dnn "
+                        "exp/mct_lstm/decode_lstm --sets 'test_clean test_reverb'")
+    s.add_argument("--force", action="store_true", help="redo a complete combination")
+    s.set_defaults(func=_combine_decodes)
 
     s = sub.add_parser("make-lm", help="interpolated modified Kneser-Ney word n-gram "
                        "LM from transcripts -> ARPA")  # fmt: skip

@@ -4,14 +4,19 @@ Search: CTC best path (``beam <= 1``) or SpeechBrain's ``CTCPrefixBeamSearcher``
 (prefix beam search, Hannun et al. 2014; no LM). ``grammar="grid"`` searches only
 through the GRID grammar (:class:`pipeline.asr.grammar.GridSearch`: exact CTC
 Viterbi through the six-slot automaton; word-level AMs; ``beam`` is not used);
+``grammar="grid-mbr"`` searches the same automaton for each slot's most probable
+word, summed over every alignment (:class:`pipeline.asr.grammar.GridMBRSearch`:
+forward-backward, minimum Bayes risk for WER and keyword accuracy);
 ``grammar="grid-snap"`` snaps the free hypothesis onto the grammar after the
 search (:func:`pipeline.asr.grammar.snap_to_grid`: monotone word-to-slot
 alignment, each aligned word replaced by the closest word of its slot).
 
 ``OUT_DIR`` gets ``hyp`` and ``ref`` (Kaldi text; every utterance of the data dir,
 an undecodable one as an empty ``uttid`` line), ``wer`` (Kaldi ``compute-wer``
-style), ``decode.json`` (am, frontend, test set, timing) and the data dir's
-``utt2snr``/``utt2cond`` for scoring.
+style), ``decode.json`` (am, frontend, test set, timing; written last) and the data
+dir's ``utt2snr``/``utt2cond`` for scoring; a GRID-constrained decode also
+``slot_post.ark`` (each utterance's slot posteriors, for system combination:
+:mod:`pipeline.asr.combine`).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import kaldiio
 import torch
 
 from pipeline.asr.data import Tokens, iter_features
+from pipeline.asr.grammar import GRAMMARS
 from pipeline.datadir import DataDir, DataDirError
 
 logger = logging.getLogger(__name__)
@@ -81,7 +87,6 @@ def _names_from_out_dir(out_dir: Path, test_set: str) -> str | None:
     return None
 
 
-GRAMMARS = ("none", "grid", "grid-snap")
 
 
 def _search_name(beam: int, grammar: str | None, lm: dict | None = None) -> str:
@@ -91,6 +96,8 @@ def _search_name(beam: int, grammar: str | None, lm: dict | None = None) -> str:
         return "lexicon-lm-beam"
     if grammar == "grid":
         return "grid-viterbi"
+    if grammar == "grid-mbr":
+        return "grid-mbr"
     return ("beam" if beam > 1 else "best-path") + ("+grid-snap" if grammar == "grid-snap" else "")
 
 
@@ -123,6 +130,10 @@ def decode_is_complete(am_dir, data_dir, out_dir, frontend=None, beam: int = 1,
             and meta.get("lm") == lm
             and meta.get("frontend_dir") == (str(Path(frontend).resolve())
                                              if frontend else None))  # fmt: skip
+    if grammar in ("grid", "grid-mbr"):  # (decodes of older versions lack them)
+        from pipeline.asr.combine import SLOT_POST
+
+        same = same and (Path(out_dir) / SLOT_POST).is_file()
     return same and marker.stat().st_mtime > _model_mtime(am_dir)
 
 
@@ -153,8 +164,9 @@ def decode(am_dir: str | Path, data_dir: str | Path, out_dir: str | Path,
             features on the fly before CMVN (pasted beside them for an AM trained
             on pasted features: ``feats_type`` ``fbank+fbank`` in its am.json).
         beam: 1 = best path; > 1 = CTC prefix beam search with this beam.
-        grammar: None / ``"none"``, ``"grid"`` (constrained search) or
-            ``"grid-snap"`` (post-hoc snap).
+        grammar: None / ``"none"``, ``"grid"`` (constrained Viterbi search),
+            ``"grid-mbr"`` (constrained, per-slot posteriors) or ``"grid-snap"``
+            (post-hoc snap).
         batch_frames: frames per forward batch.
         am: an already loaded model (to decode several dirs without reloading).
         lm: :func:`lm_options` of a word n-gram LM: lexicon beam search
@@ -163,7 +175,8 @@ def decode(am_dir: str | Path, data_dir: str | Path, out_dir: str | Path,
     Returns:
         The WER counts (see :func:`pipeline.scoring.error_counts`) plus ``rtf``.
     """
-    from pipeline.asr.grammar import GridSearch, snap_to_grid
+    from pipeline.asr.combine import slot_vector, write_slot_posteriors
+    from pipeline.asr.grammar import GridMBRSearch, GridSearch, snap_to_grid
     from pipeline.asr.train import greedy_ids
     from pipeline.scoring import write_decode_scores
 
@@ -177,7 +190,7 @@ def decode(am_dir: str | Path, data_dir: str | Path, out_dir: str | Path,
         from pipeline.enhance import FeatureEnhancer  # lazily: optional front-end
 
         enhancer = FeatureEnhancer.load(frontend, device=device)
-    searcher = grid_search = lm_search = None
+    searcher = grid_search = slot_search = lm_search = None
     if lm is not None:
         from pipeline.asr.lm import LexiconLMSearch, LMError
 
@@ -197,9 +210,10 @@ def decode(am_dir: str | Path, data_dir: str | Path, out_dir: str | Path,
             logger.warning("decode: %d LM words hold characters the AM has no unit "
                            "for and are left out of the lexicon, e.g. %s",
                            len(lm_search.left_out), lm_search.left_out[0])  # fmt: skip
-    elif grammar == "grid":
+    elif grammar in ("grid", "grid-mbr"):
         try:
             grid_search = GridSearch(am.tokens.units)
+            slot_search = GridMBRSearch(am.tokens.units)  # slot posteriors
         except ValueError as e:
             raise DataDirError(str(e), path=Path(am.exp_dir) / "tokens.txt") from None
         if grid_search.missing:
@@ -214,6 +228,7 @@ def decode(am_dir: str | Path, data_dir: str | Path, out_dir: str | Path,
                                          prune_history=False)  # fmt: skip
     t0 = time.perf_counter()
     hyps: dict[str, str] = {}
+    slot_post: dict = {}  # GRID: utt -> (51,) slot posteriors
     n_frames = 0
     # an AM trained on pasted features (paste-feats: enhanced + unprocessed) gets
     # the front-end's output pasted beside its input here too
@@ -226,7 +241,12 @@ def decode(am_dir: str | Path, data_dir: str | Path, out_dir: str | Path,
         if lm_search is not None:
             texts = lm_search(lp, lens)
         elif grid_search is not None:
-            texts = [" ".join(w) for w in grid_search(lp, lens)]
+            post = slot_search.slot_posteriors(lp, lens)
+            for (u, _), p in zip(batch, post):
+                if p is not None:
+                    slot_post[u] = slot_vector(p, slot_search.slot_words)
+            words = slot_search.decide(post) if grammar == "grid-mbr" else grid_search(lp, lens)
+            texts = [" ".join(w) for w in words]
         elif searcher is None:
             texts = [am.tokens.decode(s) for s in greedy_ids(lp, lens)]
         else:
@@ -258,7 +278,10 @@ def decode(am_dir: str | Path, data_dir: str | Path, out_dir: str | Path,
     if missing:
         logger.warning("decode: %d of %d utterances have no hypothesis (empty hyp "
                        "lines written), e.g. %s", len(missing), len(d), missing[0])  # fmt: skip
+    (out_dir / "decode.json").unlink(missing_ok=True)  # written last: the done mark
     counts = write_decode_scores(out_dir, d.text, hyps)
+    if slot_search is not None:
+        write_slot_posteriors(out_dir, slot_post)
     for name in ("utt2snr", "utt2cond"):
         if (data_dir / name).is_file():
             shutil.copyfile(data_dir / name, out_dir / name)

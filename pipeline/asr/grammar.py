@@ -6,7 +6,12 @@ import numpy as np
 
 from pipeline.grid import KEYWORDS, SLOTS, VOCAB, is_grid
 
-__all__ = ["GridSearch", "KEYWORDS", "SLOTS", "VOCAB", "is_grid", "snap_to_grid"]
+# decode's --grammar choices: none, constrained Viterbi (GridSearch), constrained
+# per-slot posteriors (GridMBRSearch), post-hoc snap (snap_to_grid)
+GRAMMARS = ("none", "grid", "grid-mbr", "grid-snap")
+
+__all__ = ["GRAMMARS", "GridMBRSearch", "GridSearch", "KEYWORDS", "SLOTS", "VOCAB",
+           "is_grid", "snap_to_grid"]
 
 
 def _edit(a: str, b: str) -> int:
@@ -182,3 +187,121 @@ class GridSearch:
         if state[0] == "w":
             out[state[1]] = self.slot_words[state[1]][state[2]]
         return [w for w in out if w is not None]
+
+
+def _lse(*xs):
+    """Elementwise log-sum-exp of equally shaped arrays (-inf safe)."""
+    m = xs[0]
+    for x in xs[1:]:
+        m = np.maximum(m, x)
+    safe = np.where(np.isfinite(m), m, 0.0)
+    return safe + np.log(sum(np.exp(x - safe) for x in xs))
+
+
+class GridMBRSearch(GridSearch):
+    """Minimum Bayes risk decoding through the GRID grammar: per-slot posteriors.
+
+    Over the same CTC topology of the six-slot automaton as :class:`GridSearch`, a
+    forward-backward pass sums over *every* alignment of every grammatical
+    sentence (not only the best one) and gives, for each slot k and word w, the
+    posterior ``P(slot k = w | X)`` (the probability mass of the alignments that
+    enter w in slot k; each path enters each slot once). Each slot then takes its
+    most probable word. Every GRID hypothesis and reference has one word per slot,
+    so a slot's error is a substitution and this decision minimises the expected
+    WER and maximises the expected keyword accuracy (Goel & Byrne, Computer Speech
+    and Language 2000: MBR; here the lattice is the grammar automaton itself, so
+    the sums are exact). Batched over utterances (numpy, float64).
+
+    ``scale`` multiplies the log posteriors before the sums (an acoustic scale:
+    below 1 flattens the peaky CTC posteriors, spreading the mass over more
+    alignments).
+    """
+
+    def __init__(self, units: list[str], slots=SLOTS, scale: float = 1.0):
+        super().__init__(units, slots)
+        self.scale = float(scale)
+
+    def slot_posteriors(self, log_probs, lens) -> list[list[np.ndarray] | None]:
+        """Per utterance, one array per slot: ``P(slot k = w)`` over
+        ``self.slot_words[k]`` (each sums to 1), or None when the utterance has
+        fewer frames than slots. ``log_probs``: ``(B, T, V)``; ``lens``: ``(B,)``."""
+        lp = np.asarray(log_probs.detach().cpu() if hasattr(log_probs, "detach")
+                        else log_probs, dtype=np.float64) * self.scale  # fmt: skip
+        lens = np.asarray(lens.cpu() if hasattr(lens, "cpu") else lens, dtype=np.int64)
+        B, T, _ = lp.shape
+        S = len(self.slots)
+        neg = -np.inf
+        lp_b = lp[:, :, 0]  # (B, T)
+        lp_w = [lp[:, :, ids] for ids in self.slot_ids]  # (B, T, n_k)
+        # forward: alpha_t of blank_k (B, S+1) and of the words of slot k (B, n_k)
+        alpha_b = np.full((T, B, S + 1), neg)
+        alpha_w = [np.full((T, B, len(ids)), neg) for ids in self.slot_ids]
+        alpha_b[0, :, 0] = lp_b[:, 0]
+        alpha_w[0][0] = lp_w[0][:, 0]
+        for t in range(1, T):
+            into = [np.logaddexp.reduce(alpha_w[k][t - 1], axis=1) for k in range(S)]
+            prev_b = alpha_b[t - 1]
+            nb = prev_b.copy()
+            nb[:, 1:] = np.logaddexp(prev_b[:, 1:], np.stack(into, 1))
+            alpha_b[t] = nb + lp_b[:, t, None]
+            for k in range(S):
+                enter = prev_b[:, k] if k == 0 else np.logaddexp(prev_b[:, k], into[k - 1])
+                alpha_w[k][t] = np.logaddexp(alpha_w[k][t - 1], enter[:, None]) \
+                    + lp_w[k][:, t]  # fmt: skip
+        # backward from each utterance's last frame (finals: blank_S or slot S-1)
+        beta_b = np.full((T, B, S + 1), neg)
+        beta_w = [np.full((T, B, len(ids)), neg) for ids in self.slot_ids]
+        fin_b = np.full((B, S + 1), neg)
+        fin_b[:, S] = 0.0
+        fin_w = [np.full((B, len(ids)), 0.0 if k == S - 1 else neg)
+                 for k, ids in enumerate(self.slot_ids)]  # fmt: skip
+        last = lens - 1
+        for t in range(T - 1, -1, -1):
+            if t < T - 1:
+                nb_b = beta_b[t + 1] + lp_b[:, t + 1, None]  # stay in blank_k
+                nx_w = [beta_w[k][t + 1] + lp_w[k][:, t + 1] for k in range(S)]
+                enter = [np.logaddexp.reduce(x, axis=1) for x in nx_w]  # into slot k
+                bb = nb_b.copy()
+                bb[:, :S] = np.logaddexp(nb_b[:, :S], np.stack(enter, 1))
+                beta_b[t] = bb
+                for k in range(S):
+                    out = nb_b[:, k + 1] if k == S - 1 else np.logaddexp(nb_b[:, k + 1],
+                                                                          enter[k + 1])
+                    beta_w[k][t] = np.logaddexp(nx_w[k], out[:, None])
+            ends = last == t
+            if ends.any():
+                beta_b[t][ends] = fin_b[ends]
+                for k in range(S):
+                    beta_w[k][t][ends] = fin_w[k][ends]
+        idx = np.arange(B)
+        t_last = np.clip(last, 0, T - 1)
+        logz = np.logaddexp(alpha_b[t_last, idx, S],
+                            np.logaddexp.reduce(alpha_w[S - 1][t_last, idx], axis=1))  # fmt: skip
+        valid = (np.arange(T)[:, None] <= last[None, :])  # (T, B)
+        post = []
+        for k in range(S):
+            # entering a word of slot k at t: from blank_k or slot k-1 at t-1
+            src = np.full((T, B), neg)
+            src[1:] = alpha_b[:-1, :, k]
+            if k > 0:
+                src[1:] = np.logaddexp(src[1:], np.logaddexp.reduce(alpha_w[k - 1][:-1], axis=2))
+            else:
+                src[0] = 0.0
+            e = src[:, :, None] + np.moveaxis(lp_w[k], 1, 0) + beta_w[k]  # (T, B, n_k)
+            e = np.where(valid[:, :, None], e, neg)
+            z = np.where(np.isfinite(logz), logz, 0.0)[:, None]
+            post.append(np.exp(np.logaddexp.reduce(e, axis=0) - z))
+        return [None if lens[b] < S or not np.isfinite(logz[b]) else [p[b] for p in post]
+                for b in range(B)]  # fmt: skip
+
+    def decide(self, posteriors) -> list[list[str]]:
+        """Each slot's most probable word (6 words) for each utterance's
+        :meth:`slot_posteriors`, or ``[]`` for an utterance without them."""
+        return [[] if p is None else [self.slot_words[k][int(np.argmax(x))]
+                                      for k, x in enumerate(p)]
+                for p in posteriors]  # fmt: skip
+
+    def __call__(self, log_probs, lens) -> list[list[str]]:
+        """The per-slot most probable word (6 words) per utterance, or ``[]`` when
+        an utterance has fewer frames than slots."""
+        return self.decide(self.slot_posteriors(log_probs, lens))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 
+import numpy as np
 import pytest
 
 from pipeline.asr.data import Tokens, default_suffixes, training_entries
@@ -78,6 +79,22 @@ def test_train_resume_decode(tmp_path, feats_dirs):
     hyps = [ln.split()[1:] for ln in (out3 / "hyp").read_text().splitlines()]
     assert len(hyps) == 8 and all(len(h) == 6 for h in hyps)  # full sentences
     assert json.loads((out3 / "decode.json").read_text())["search"] == "grid-viterbi"
+    # ... with the slot posteriors of every utterance (each slot sums to 1), whose
+    # per-slot decision is what --grammar grid-mbr writes
+    from pipeline.asr.combine import read_slot_posteriors, slot_decision
+    from pipeline.grid import SLOTS
+
+    post = read_slot_posteriors(out3)
+    assert sorted(post) == sorted(ln.split()[0] for ln in ref)
+    bounds = np.cumsum([0] + [len(s) for s in SLOTS])
+    for v in post.values():
+        np.testing.assert_allclose([v[a:b].sum() for a, b in zip(bounds, bounds[1:])], 1,
+                                   atol=1e-5)  # fmt: skip
+    out4 = tmp_path / "exp" / "mct" / "decode_none_dev_mbr"
+    decode(exp, feats_dirs["dev"], out4, grammar="grid-mbr")
+    mbr = dict(ln.split(maxsplit=1) for ln in (out4 / "hyp").read_text().splitlines())
+    assert mbr == {u: " ".join(slot_decision(v)) for u, v in post.items()}
+    assert json.loads((out4 / "decode.json").read_text())["search"] == "grid-mbr"
 
 
 def test_cli_train_am_and_decode(tmp_path, feats_dirs):

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from pipeline.asr.grammar import GridSearch, snap_to_grid
+from pipeline.asr.grammar import GridMBRSearch, GridSearch, snap_to_grid
 from pipeline.grid import SLOTS, VOCAB, is_grid
 
 
@@ -81,3 +81,71 @@ def test_grid_search_needs_the_grid_words():
     for t in range(12):
         lp[0, t, units.index(sent[t // 2]) if t % 2 == 0 else 0] = 0.0
     assert search(lp, np.array([12])) == [sent]
+
+
+def _ctc_log_prob(lp, n, ids):
+    """log P(label sequence | X) under CTC: the textbook forward recursion (sum
+    over every alignment)."""
+    ext = [0]
+    for i in ids:
+        ext += [i, 0]
+    S = len(ext)
+    a = np.full(S, -np.inf)
+    a[0], a[1] = lp[0, 0], lp[0, ext[1]]
+    for t in range(1, n):
+        b = np.full(S, -np.inf)
+        for s in range(S):
+            terms = [a[s]]
+            if s >= 1:
+                terms.append(a[s - 1])
+            if s >= 2 and ext[s] != 0 and ext[s] != ext[s - 2]:
+                terms.append(a[s - 2])
+            b[s] = np.logaddexp.reduce(terms) + lp[t, ext[s]]
+        a = b
+    return np.logaddexp(a[-1], a[-2])
+
+
+def test_grid_mbr_slot_posteriors_equal_brute_force():
+    """Each slot posterior of the forward-backward pass equals the sum, over every
+    sentence of the grammar with that word in that slot, of the sentence's CTC
+    probability (every alignment), normalised over all sentences; the decision is
+    each slot's argmax (exhaustive on a 3-slot grammar, random posteriors)."""
+    import itertools
+
+    slots = [("a", "b"), ("c", "d", "e"), ("f", "g")]
+    units = ["<blank>", "a", "b", "c", "d", "e", "f", "g", "x"]
+    search = GridMBRSearch(units, slots)
+    rng = np.random.default_rng(1)
+    B, T = 12, 9
+    logits = rng.normal(size=(B, T, len(units))) * 2
+    lp = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    lens = rng.integers(3, T + 1, B)
+    lens[0], lens[1] = T, 2
+    post = search.slot_posteriors(lp, lens)
+    got = search(lp, lens)
+    n_differ = 0
+    for b in range(B):
+        if lens[b] < len(slots):
+            assert post[b] is None and got[b] == []
+            continue
+        scores = {sent: _ctc_log_prob(lp[b], lens[b], [units.index(w) for w in sent])
+                  for sent in itertools.product(*slots)}  # fmt: skip
+        z = np.logaddexp.reduce(list(scores.values()))
+        for k, slot in enumerate(slots):
+            ref = [np.exp(np.logaddexp.reduce([v for s, v in scores.items() if s[k] == w]) - z)
+                   for w in slot]  # fmt: skip
+            np.testing.assert_allclose(post[b][k], ref, rtol=1e-9, atol=1e-12)
+        assert got[b] == [slot[int(np.argmax(p))] for slot, p in zip(slots, post[b])]
+        n_differ += got[b] != GridSearch(units, slots)(lp[b:b + 1], lens[b:b + 1])[0]
+    # on these flat posteriors the best alignment and the slot marginals disagree
+    assert n_differ > 0
+
+
+def test_grid_mbr_decodes_clear_posteriors():
+    units = ["<blank>"] + sorted(VOCAB)
+    sent = "bin blue at f two now".split()
+    lp = np.full((2, 14, len(units)), -10.0)
+    for t in range(12):
+        lp[:, t, units.index(sent[t // 2]) if t % 2 == 0 else 0] = 0.0
+    lp[:, 12:, 0] = 0.0  # trailing blanks for the longer one
+    assert GridMBRSearch(units)(lp, np.array([12, 14])) == [sent, sent]
