@@ -421,9 +421,13 @@ def _comparison_pairs(keys: set[tuple[str, str]]) -> list[tuple[tuple, tuple]]:
     """((am, fe), (ref_am, ref_fe)) pairs to compare, from the (am, fe) present:
     every front-end vs ``none`` on the same AM; every ``mct_<fe>``/``<fe>`` vs
     ``mct``/``none``; every ``X`` vs its ablation twin ``X_recon`` (on ``mct`` and
-    on their own ``mct_<fe>`` AMs)."""
+    on their own ``mct_<fe>`` AMs); a system combination ``mct_<a>+<b>``/``<a>+<b>``
+    (``combine-decodes``) vs each of its members ``mct_<a>``/``<a>``."""
     pairs = []
     for am, fe in sorted(keys):
+        if "+" in fe and am == f"mct_{fe}":
+            pairs += [((am, fe), (f"mct_{m}", m)) for m in fe.split("+")
+                      if (f"mct_{m}", m) in keys]  # fmt: skip
         if fe != "none" and (am, "none") in keys:
             pairs.append(((am, fe), (am, "none")))
         if am == f"mct_{fe}" and ("mct", "none") in keys:
@@ -489,6 +493,12 @@ def _meta(exp_root: Path) -> dict:
                     info["init"] = Path(am_json["init"]).name
                     info["epochs"] = am_json.get("epochs")
             ams[am_dir.name] = info
+            continue
+        for d in sorted(am_dir.glob("decode_*/decode.json")):  # combine-decodes
+            members = json.loads(d.read_text()).get("member_systems")
+            if members:
+                ams[am_dir.name] = {"combination_of": [m[0] for m in members]}
+                break
     return {"packages": versions, "acoustic_models": ams}
 
 
@@ -595,7 +605,8 @@ def _fmt(r: dict | None, best=False, key="wer", tex=False):
 
 
 def _am_order(am: str) -> tuple:
-    return ({"clean": 0, "mct": 1}.get(am, 2), am)
+    """clean, mct, the mct_<fe> AMs, then system combinations (mct_<a>+<b>)."""
+    return ({"clean": 0, "mct": 1}.get(am, 3 if "+" in am else 2), am)
 
 
 def _fe_order(fe: str) -> tuple:
@@ -794,6 +805,11 @@ def _input_lines(exp_root: Path) -> list[str]:
         more = f" for {epochs} epochs" if epochs else ""
         parts.append(", ".join(f"`{a}`" for a in sorted(ams, key=_am_order))
                      + f" fine-tuned from `{base}`{more}")  # fmt: skip
+    for am, info in sorted(meta.items()):
+        if info.get("combination_of"):
+            parts.append(f"`{am}`: the system combination of "
+                         + ", ".join(f"`{a}`" for a in info["combination_of"])
+                         + " (their GRID slot posteriors averaged: combine-decodes)")
     return ["AM inputs: " + "; ".join(parts) + ".", ""]
 
 

@@ -22,7 +22,9 @@
 #      (paired bootstrap), exp/results.csv, exp/report.md, exp/report.tex,
 #      exp/wer_vs_snr.png
 # Stages 2-5 run once per training seed of --seeds: seed 0 writes the names above,
-# seed N > 0 the same under exp/seed<N>/ and data/seed<N>/enh_<fe>/.
+# seed N > 0 the same under exp/seed<N>/ and data/seed<N>/enh_<fe>/. Their jobs
+# run as one pool, --nj at a time: each starts as soon as what it reads is done
+# (mct_base trains beside the front-ends; decodes start when their AM is done).
 set -euo pipefail
 cd "$(dirname "$0")"
 . ../utils/log.sh
@@ -69,9 +71,11 @@ if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
 fi
 
 in_stage 1 && stage_features
+pool_init "$nj"  # stages 2-5 queue their jobs; each starts when what it reads is done
 in_stage 2 && stage_frontends
 in_stage 3 && stage_enhance
 in_stage 4 && stage_ams
 in_stage 5 && stage_decode
+pool_wait
 in_stage 6 && stage_report
 log "Done (stages $stage..$stop_stage)."

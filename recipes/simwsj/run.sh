@@ -53,9 +53,11 @@ if in_stage 0; then
     data/*_clean data/*_reverb data/*_noisy*
 fi
 in_stage 1 && stage_features
+pool_init "$nj"  # stages 2-4 queue their jobs; each starts when what it reads is done
 in_stage 2 && stage_frontends
 in_stage 3 && stage_enhance
 in_stage 4 && stage_ams
+pool_wait
 
 if in_stage 5; then
   log "Stage 5: LM: ${lm_order}-gram of data/train_clean/text -> exp/lm/lm.arpa; weights tuned on dev_noisy"
@@ -66,9 +68,11 @@ if in_stage 5; then
   # it recognizes nothing and every weight scores ~97%), MCT AMs on dev_noisy
   tune_dev=dev_noisy; [ "$tune_am" = clean ] && tune_dev=dev_clean
   tune_lm exp/lm/lm.arpa exp/lm "exp/$tune_am" "data/$tune_dev"
+  pool_init "$nj"
   stage_decode exp
   decode_opts=""
   stage_decode exp/nolm
+  pool_wait
 fi
 
 if in_stage 6; then

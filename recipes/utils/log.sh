@@ -76,39 +76,83 @@ _slurm_run() {
   return "$rc"
 }
 
-# A pool of background jobs, for independent steps of one stage (e.g. training
-# several models on a few cores: one-thread jobs side by side use the cores better
-# than one multi-threaded job after another):
+# A pool of background jobs with dependencies (e.g. training several models on a
+# few cores: one-thread jobs side by side use the cores better than one
+# multi-threaded job after another; and a model that needs another starts as soon
+# as that one is done, not when the whole stage is):
 #   pool_init N             at most N jobs at a time
-#   pool_run NAME CMD...    start CMD (run_step ..., or a function calling it) in
-#                           the background as soon as a slot is free; logs
-#                           "start: NAME" and, when it ends, "done: NAME in X min"
-#   pool_wait               wait for all; if any failed, name them and exit 1
-# When a job fails while others wait for a slot, or the recipe is interrupted, the
-# running jobs are stopped (their work resumes on the next run, as every step's does).
+#   pool_run [--id ID] [--after "ID ..."] [--prio P] NAME CMD...
+#                           queue CMD (run_step ..., or a function with its
+#                           arguments; it runs later, so it must not read the
+#                           caller's local variables)
+#   pool_wait               run the queue to its end: a job starts when a slot
+#                           is free and every job of its --after that was queued
+#                           before it has ended well (an ID not queued before
+#                           counts as done: an earlier run made it). Among the
+#                           jobs ready to start, the highest --prio (default 0)
+#                           goes first, then the first queued. Logs "start:
+#                           NAME" and, when it ends, "done: NAME in X min".
+#                           When a job fails, the running ones are stopped
+#                           (their work resumes on the next run, as every
+#                           step's does), nothing more starts, the failed job
+#                           is named and the recipe exits 1.
+# The recipes queue stages 2-5 into one pool: each job waits only for what it
+# reads (recipes/utils/stages.sh).
 pool_init() {
-  _pool_max=$1; _pool_pids=(); _pool_names=()
+  _pool_max=$1; _pool_seq=0; _pool_known=" "; _pool_done=" "
+  _pq_ids=(); _pq_after=(); _pq_prio=(); _pq_names=(); _pq_cmds=()
+  declare -gA _pool_running=() _pool_running_names=()
   trap 'log "interrupted: stopping the running jobs"; _pool_kill; exit 130' INT TERM
 }
 _pool_kill() {
   local p
   # first the commands under each job (background jobs ignore SIGINT), then the job
-  for p in "${_pool_pids[@]}"; do pkill -TERM -P "$p" 2>/dev/null || true; done
-  for p in "${_pool_pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${!_pool_running[@]}"; do pkill -TERM -P "$p" 2>/dev/null || true; done
+  for p in "${!_pool_running[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  _pool_running=(); _pool_running_names=()
 }
 pool_run() {
-  local name=$1; shift
-  while [ "$(jobs -rp | wc -l)" -ge "$_pool_max" ]; do
-    if ! wait -n; then
-      log "a job failed (see above): stopping the others"
-      _pool_kill
-      exit 1
-    fi
+  local id="" after="" prio=0
+  while :; do
+    case "${1:-}" in
+      --id) id=$2; shift 2 ;;
+      --after) after=$2; shift 2 ;;
+      --prio) prio=$2; shift 2 ;;
+      *) break ;;
+    esac
   done
-  log "start: $name"
-  _pool_job "$name" "$@" &
-  _pool_pids+=($!); _pool_names+=("$name")
+  _pool_seq=$((_pool_seq + 1))
+  [ -n "$id" ] || id="job$_pool_seq"
+  _pq_ids+=("$id"); _pq_after+=("$after"); _pq_prio+=("$prio"); _pq_names+=("$1")
+  shift
+  _pq_cmds+=("$(printf '%q ' "$@")")
+  _pool_known="$_pool_known$id "
+}
+_pool_next() {  # the index of the queued job to start next, or nothing
+  local i d best="" ok
+  for i in "${!_pq_ids[@]}"; do
+    ok=true
+    for d in ${_pq_after[$i]}; do
+      case "$_pool_known" in *" $d "*)
+        case "$_pool_done" in *" $d "*) ;; *) ok=false; break ;; esac ;;
+      esac
+    done
+    $ok || continue
+    if [ -z "$best" ] || [ "${_pq_prio[$i]}" -gt "${_pq_prio[$best]}" ]; then best=$i; fi
+  done
+  echo "$best"
+}
+_pool_start_ready() {
+  local i
+  while [ "${#_pool_running[@]}" -lt "$_pool_max" ]; do
+    i=$(_pool_next)
+    [ -n "$i" ] || return 0
+    log "start: ${_pq_names[$i]}"
+    _pool_job "${_pq_names[$i]}" eval "${_pq_cmds[$i]}" &
+    _pool_running[$!]=${_pq_ids[$i]}; _pool_running_names[$!]=${_pq_names[$i]}
+    unset "_pq_ids[$i]" "_pq_after[$i]" "_pq_prio[$i]" "_pq_names[$i]" "_pq_cmds[$i]"
+  done
 }
 _pool_job() {  # run a job; say when it ended and how long it took
   local name=$1 t0=$SECONDS rc=0; shift
@@ -117,11 +161,34 @@ _pool_job() {  # run a job; say when it ended and how long it took
   return "$rc"
 }
 pool_wait() {
-  local i failed=""
-  for i in "${!_pool_pids[@]}"; do
-    wait "${_pool_pids[$i]}" || failed="$failed ${_pool_names[$i]}"
+  local pid rc name ended
+  _pool_start_ready
+  # Polls (twice a second) instead of "wait -n": once bash has filed an ended job
+  # away (after any foreground command), "wait -n PIDS" no longer sees it and
+  # blocks on the others, leaving its slot idle; "wait PID" still returns its status.
+  while [ "${#_pool_running[@]}" -gt 0 ]; do
+    ended=false
+    for pid in "${!_pool_running[@]}"; do
+      kill -0 "$pid" 2>/dev/null && continue
+      ended=true rc=0
+      wait "$pid" 2>/dev/null || rc=$?
+      name=${_pool_running_names[$pid]}
+      _pool_done="$_pool_done${_pool_running[$pid]} "
+      unset "_pool_running[$pid]" "_pool_running_names[$pid]"
+      if [ "$rc" -ne 0 ]; then
+        if [ "${#_pool_running[@]}" -gt 0 ] || [ "${#_pq_ids[@]}" -gt 0 ]; then
+          log "a job failed (see above): stopping the others"
+        fi
+        _pool_kill
+        trap - INT TERM
+        log "FAILED: $name"
+        exit 1
+      fi
+    done
+    if $ended; then _pool_start_ready; else sleep 0.5; fi
   done
-  _pool_pids=(); _pool_names=()
   trap - INT TERM
-  if [ -n "$failed" ]; then log "FAILED:$failed"; exit 1; fi
+  if [ "${#_pq_ids[@]}" -gt 0 ]; then  # cannot happen: unknown ids count as done
+    log "FAILED: jobs never ready: ${_pq_names[*]}"; exit 1
+  fi
 }

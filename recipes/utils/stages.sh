@@ -14,6 +14,12 @@
 # enhanced data data/enh_<fe>/<set> (pasted beside the unprocessed features:
 # data/paste_<fe>/<set>), AMs exp/<am>, decodes exp/<am>/decode_<fe>_<set>;
 # training seed N > 0 under exp/seed<N>/ and data/seed<N>/.
+# Stages 2-5 only queue their jobs (log.sh's pool_run, each with the ids of the
+# jobs whose outputs it reads): the recipe opens the pool before them
+# (pool_init "$nj") and runs it after them (pool_wait), so that a job starts as
+# soon as what it reads is done (mct_base beside the front-ends, an AM's decodes
+# beside the next AM's training), $nj one-thread jobs at a time (on 2 cores
+# 1.6x the throughput of 2-thread jobs).
 
 scale_setup  # --cmd, --slurm-conf, --ngpu (recipes/utils/scale_opts.sh)
 forceflag=""
@@ -58,6 +64,16 @@ enh_of() { if [ "$1" = 0 ]; then echo "data/enh_$2"; else echo "data/seed$1/enh_
 am_data_of() { if [ "$fe_am_input" = paste ]; then local e; e=$(enh_of "$1" "$2"); echo "${e%enh_$2}paste_$2"; else enh_of "$1" "$2"; fi; }
 train_list() { local d l=""; for d in $train_sets; do l="$l,$1/$d"; done; echo "${l#,}"; }  # train_list ROOT
 has_am() { case " $ams " in *" $1 "*) return 0 ;; esac; return 1; }
+# the system combination of every mct_<fe> AM (2 or more), when stage 5 searches
+# the GRID grammar (its slot posteriors): its front-end name, e.g. dnn+lstm (the
+# AM: mct_dnn+lstm), else nothing
+combo_frontend() {
+  local fe l=""
+  case " $decode_opts " in *" --grammar grid "*|*" --grammar grid-mbr "*) ;; *) return 0 ;; esac
+  for fe in $frontends; do has_am "mct_$fe" && l="$l+$fe"; done
+  l=${l#+}
+  case "$l" in *+*) echo "$l" ;; esac
+}
 mkdir -p data exp/log
 # data/ and exp/ belong to one corpus (size and seed): models trained on the quick
 # corpus must never be reused (or reported) by a default-size run, and vice versa
@@ -97,15 +113,13 @@ stage_frontends() {  # stage 2
     run_step "$e/log/eval.log" python -m pipeline eval-enhancer \
       --model "$e" $evals --clean data/test_clean --threads 1
   }
-  # $nj one-thread jobs side by side (on 2 cores 1.6x the throughput of 2-thread jobs)
-  pool_init "$nj"
   for sd in $seeds; do
     for fe in $frontends; do
       if $force; then rm -rf "$(exp_of "$sd")/enhance/$fe"; fi
-      pool_run "front-end $fe, seed $sd ($(exp_of "$sd")/enhance/$fe/log/)" train_fe "$fe" "$sd"
+      pool_run --id "fe:$sd:$fe" --prio 30 \
+        "front-end $fe, seed $sd ($(exp_of "$sd")/enhance/$fe/log/)" train_fe "$fe" "$sd"
     done
   done
-  pool_wait
 }
 
 stage_enhance() {  # stage 3
@@ -123,94 +137,116 @@ stage_enhance() {  # stage 3
     run_step "$e/log/paste.log" python -m pipeline paste-feats --no-progress $forceflag \
       --sets "$train_sets dev_noisy $test_sets" "$(am_data_of "$2" "$fe")" "$out" data
   }
-  pool_init "$nj"
   for sd in $seeds; do
     for fe in $frontends; do
       has_am "mct_$fe" || has_am clean || has_am mct || continue
-      pool_run "enhance $fe, seed $sd" enhance_fe "$fe" "$sd"
+      pool_run --id "enh:$sd:$fe" --after "fe:$sd:$fe" --prio 20 \
+        "enhance $fe, seed $sd" enhance_fe "$fe" "$sd"
     done
   done
-  pool_wait
 }
 
 stage_ams() {  # stage 4
   log "Stage 4: acoustic models ($ams; seeds $seeds) -> exp/<am>$(
     [ "$mct_init" = base ] && echo "; the MCT AMs fine-tuned from exp/mct_base")"
-  train_am() {  # train_am AM SEED CONF TRAIN_DIRS DEV_DIR [OPTS] (resumes/skips/refuses)
+  train_am() {  # train_am AM SEED CONF TRAIN_DIRS DEV_DIR PRIO AFTER [OPTS] (resumes/skips/refuses)
     local e
     e="$(exp_of "$2")/$1"
     if $force; then rm -rf "$e"; fi
-    pool_run "AM $1, seed $2 ($e/log/train.log)" run_step "$e/log/train.log" \
+    pool_run --id "am:$2:$1" --after "$7" --prio "$6" "AM $1, seed $2 ($e/log/train.log)" \
+      run_step "$e/log/train.log" \
       $train_launcher train-am --config "$3" --train "$4" --dev "$5" \
-      --out "$e" --device "$device" --seed "$2" --threads 1 --no-progress ${6:-}
+      --out "$e" --device "$device" --seed "$2" --threads 1 --no-progress ${8:-}
   }
-  mct_ams() {  # mct_ams SEED [OPTS]: the MCT AMs (mct, mct_<fe>) of one seed
+  mct_ams() {  # mct_ams SEED PRIO AFTER [OPTS]: the MCT AMs (mct, mct_<fe>) of one seed
     local fe e
     if has_am mct; then
-      train_am mct "$1" "$am_conf" "$(train_list data)" data/dev_noisy "${2:-}"
+      train_am mct "$1" "$am_conf" "$(train_list data)" data/dev_noisy "$2" "$3" "${4:-}"
     fi
     for fe in $frontends; do
       has_am "mct_$fe" || continue
       e=$(am_data_of "$1" "$fe")
-      train_am "mct_$fe" "$1" "$am_conf" "$(train_list "$e")" "$e/dev_noisy" "${2:-}"
+      # its input: the front-end's enhanced (pasted) data
+      train_am "mct_$fe" "$1" "$am_conf" "$(train_list "$e")" "$e/dev_noisy" 10 \
+        "$3 enh:$1:$fe" "${4:-}"
     done
   }
   local sd am need_base=false  # --mct-init base and an MCT AM asked for
   if [ "$mct_init" = base ]; then
     for am in $ams; do case "$am" in mct|mct_*) need_base=true ;; esac; done
   fi
-  pool_init "$nj"  # $nj one-thread jobs side by side, the longest first
+  # priorities: the longest chain of work first (mct_base, then its fine-tunes,
+  # is the longest; a front-end's training, enhancing and its AM the next)
   for sd in $seeds; do
     if $need_base; then  # unprocessed MCT set, the MCT AMs' shared start
-      train_am mct_base "$sd" "$am_conf" "$(train_list data)" data/dev_noisy
+      train_am mct_base "$sd" "$am_conf" "$(train_list data)" data/dev_noisy 40 ""
+      # mct and each mct_<fe> start from their seed's mct_base (train-am --init;
+      # the config's init_epochs), each on its own input
+      mct_ams "$sd" 10 "am:$sd:mct_base" "--init $(exp_of "$sd")/mct_base"
+    else
+      mct_ams "$sd" 40 ""
     fi
     if has_am clean; then
-      train_am clean "$sd" "$am_clean_conf" data/train_clean data/dev_clean
+      train_am clean "$sd" "$am_clean_conf" data/train_clean data/dev_clean 15 ""
     fi
-    $need_base || mct_ams "$sd"
   done
-  pool_wait
-  $need_base || return 0
-  # --mct-init base: mct and each mct_<fe> start from their seed's mct_base
-  # (train-am --init; the config's init_epochs), each on its own input
-  pool_init "$nj"
-  for sd in $seeds; do mct_ams "$sd" "--init $(exp_of "$sd")/mct_base"; done
-  pool_wait
 }
 
 stage_decode() {  # stage 5 [OUT_ROOT]: decodes with $decode_opts under OUT_ROOT (default exp)
-  local out_root=${1:-exp}
+  local out_root=${1:-exp} sd am fe
   log "Stage 5: decode ($decode_opts): AM x front-end x {$test_sets} (seeds $seeds) -> $out_root/<am>/decode_<fe>_<set>"
-  decode_all() {  # decode_all AM FRONTEND SEED: every test set (data/ or its enh_<fe>)
-    local src=data pairs="" e o
+  decode_all() {  # decode_all AM FRONTEND SEED OUT_ROOT OPTS: every test set (data/ or its enh_<fe>)
+    local src=data pairs="" e o s
     e="$(exp_of "$3")/$1"
-    o="$out_root/${e#exp}"; o="${o%/}"; o="${o/\/\//\/}"
+    o="$4/${e#exp}"; o="${o%/}"; o="${o/\/\//\/}"
     [ "$2" = none ] || src=$(enh_of "$3" "$2")
     [ "$1" = "mct_$2" ] && src=$(am_data_of "$3" "$2")  # its own input (--fe-am-input)
     for s in $test_sets; do pairs="$pairs $src/$s $o/decode_$2_$s"; done
+    # shellcheck disable=SC2086  # $5: several options
     run_step "$o/log/decode_$2.log" python -m pipeline decode --am "$e" \
-      $decode_opts --device "$device" --threads 1 $forceflag $pairs
+      $5 --device "$device" --threads 1 $forceflag $pairs
   }
-  pool_init "$nj"
+  decode_job() {  # decode_job AM FRONTEND SEED: queued after the AM (and the front-end's data)
+    local after="am:$3:$1"
+    [ "$2" = none ] || after="$after enh:$3:$2"
+    pool_run --id "dec:$3:$1:$2" --after "$after" "decode $1 / $2, seed $3" \
+      decode_all "$1" "$2" "$3" "$out_root" "$decode_opts"
+  }
+  combine_all() {  # combine_all SEED OUT_ROOT COMBO: CNC of the mct_<fe> decodes, every test set
+    local o fe dirs=""
+    o=$(exp_of "$1"); o="$2${o#exp}"  # exp/seed<N> -> OUT_ROOT/seed<N>
+    for fe in ${3//+/ }; do dirs="$dirs $o/mct_$fe/decode_$fe"; done
+    # shellcheck disable=SC2086  # $dirs: several dirs
+    run_step "$o/mct_$3/log/combine.log" python -m pipeline combine-decodes $forceflag \
+      --out "$o/mct_$3/decode_$3" $dirs --sets "$test_sets"
+  }
+  local combo after
+  combo=$(combo_frontend)
   for sd in $seeds; do
     for am in clean mct; do
       has_am "$am" || continue
-      pool_run "decode $am / none, seed $sd" decode_all "$am" none "$sd"
-      for fe in $frontends; do pool_run "decode $am / $fe, seed $sd" decode_all "$am" "$fe" "$sd"; done
+      decode_job "$am" none "$sd"
+      for fe in $frontends; do decode_job "$am" "$fe" "$sd"; done
     done
     for fe in $frontends; do
       has_am "mct_$fe" || continue
-      pool_run "decode mct_$fe / $fe, seed $sd" decode_all "mct_$fe" "$fe" "$sd"
+      decode_job "mct_$fe" "$fe" "$sd"
     done
+    [ -n "$combo" ] || continue
+    after=""; for fe in ${combo//+/ }; do after="$after dec:$sd:mct_$fe:$fe"; done
+    pool_run --after "$after" "combine mct_$combo (slot posteriors), seed $sd" \
+      combine_all "$sd" "$out_root" "$combo"
   done
-  pool_wait
 }
 
 stage_report() {  # stage 6 [EXP_ROOT]
   local root=${1:-exp}
   log "Stage 6: score and report: $root/[seed<N>/]*/decode_* -> $root/results.json, comparisons.json, results.csv, report.md, report.tex, wer_vs_snr.png"
   # only this run's AMs and front-ends (not what an earlier --frontends choice left)
-  run_step "$root/log/score.log" python -m pipeline score "$root" --ams "$ams" --frontends "$frontends"
+  local combo
+  combo=$(combo_frontend)
+  run_step "$root/log/score.log" python -m pipeline score "$root" \
+    --ams "$ams${combo:+ mct_$combo}" --frontends "$frontends${combo:+ $combo}"
   local smoke=""; $quick && smoke="--smoke-test"
   run_step "$root/log/report.log" python -m pipeline report "$root" $smoke
   log "Report: $(pwd)/$root/report.md"

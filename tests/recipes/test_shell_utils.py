@@ -73,6 +73,47 @@ pool_wait
     assert "a job failed" in r.stderr
 
 
+def test_pool_starts_a_job_when_its_dependencies_are_done(tmp_path):
+    """--after: a job starts only when the jobs it names have ended, and as soon
+    as they have (not when every job queued before it has); a free slot takes the
+    highest --prio among the ready jobs, then the first queued; an id that was
+    never queued counts as done (an earlier run's work)."""
+    r = _bash("""
+job() { echo "start $1" >> events; sleep "$2"; echo "end $1" >> events; }
+pool_init 2
+pool_run --id base "base" job base 3
+pool_run --id fe "fe" job fe 0.3
+pool_run --id enh --after "fe" "enh" job enh 0.3
+pool_run --id ft --after "base enh earlier_run" "ft" job ft 0.3
+pool_run --id low "low" job low 0.3
+pool_run --id high --prio 5 "high" job high 0.3
+pool_wait
+""", tmp_path)
+    assert r.returncode == 0, r.stderr
+    ev = (tmp_path / "events").read_text().splitlines()
+    at = {e: i for i, e in enumerate(ev)}
+    # queued last, but first by priority; then the first ready in queue order
+    assert ev[:2] == ["start high", "start base"]
+    assert at["end high"] < at["start fe"] < at["end fe"] < at["start enh"]
+    # enh waited for fe only, not for base (queued before it)
+    assert at["start enh"] < at["end base"]
+    # ft waited for both of its dependencies; low (no dependency) went first
+    assert at["end base"] < at["start ft"] and at["end enh"] < at["start ft"]
+    assert at["start low"] < at["start ft"]
+
+
+def test_pool_never_starts_the_dependents_of_a_failed_job(tmp_path):
+    r = _bash("""
+pool_init 2
+pool_run --id a "a" run_step log/a.log bash -c 'exit 3'
+pool_run --id b --after a "b" run_step log/b.log touch b_ran
+pool_wait
+""", tmp_path)
+    assert r.returncode == 1
+    assert "FAILED: a" in r.stderr
+    assert not (tmp_path / "b_ran").exists() and "start: b" not in r.stderr
+
+
 def test_recipe_help_needs_nothing_installed(tmp_path):
     # a copy of recipes/ with no .venv beside it and no project python on PATH:
     # --help and usage errors must still answer (path.sh comes after the options)

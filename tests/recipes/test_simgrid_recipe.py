@@ -33,6 +33,7 @@ def recipe(tmp_path_factory) -> Path:
         env=env, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert r.returncode == 0, r.stdout + r.stderr
+    (root / "run.log").write_text(r.stderr)  # the console: the jobs' start/done lines
     return root / "recipes/simgrid"
 
 
@@ -101,7 +102,8 @@ def test_report_and_contract_layout(recipe):
     for fe in fes:
         assert (exp / "enhance" / fe / "model.pt").is_file()
         assert (recipe / "data" / f"enh_{fe}" / "test_noisy_0dB" / "feats.scp").is_file()
-    ams = ["clean", "mct"] + [f"mct_{fe}" for fe in fes]
+    combo = "+".join(fes)  # the system combination of the mct_<fe> AMs
+    ams = ["clean", "mct"] + [f"mct_{fe}" for fe in fes] + [f"mct_{combo}"]
     sets = ["test_clean", "test_reverb"] + [f"test_noisy_{x}" for x in SNRS]
     for am in ams:
         for s in sets:
@@ -113,13 +115,13 @@ def test_report_and_contract_layout(recipe):
             "keyword_acc", "wer_ci95", "n_utts", "seed"}  # fmt: skip
     assert all(set(r) - {"pooled"} == keys for r in records)
     assert {r["am"] for r in records} == set(ams)
-    n_pairs = 2 * (1 + len(fes)) + len(fes)  # (AM, front-end) pairs
+    n_pairs = 2 * (1 + len(fes)) + len(fes) + 1  # (AM, front-end) pairs
     decoded = [r for r in records if "pooled" not in r]
     assert len(decoded) == len(sets) * n_pairs
     pooled = [r for r in records if "pooled" in r]
     assert len(pooled) == n_pairs and {r["test_set"] for r in pooled} == {"noisy_avg"}
     # front-end names with "_" are not split: gan_recon is its own front-end
-    assert {r["frontend"] for r in records} == {"none", *fes}
+    assert {r["frontend"] for r in records} == {"none", *fes, combo}
     assert {r["test_set"] for r in decoded} == set(sets)
     for r in records:
         assert r["wer_ci95"][0] <= r["wer"] <= r["wer_ci95"][1] and r["n_utts"] == 24
@@ -131,6 +133,9 @@ def test_report_and_contract_layout(recipe):
     assert ("mct_gan", "gan", "mct_gan_recon", "gan_recon") in pairs
     assert ("mct_lstm", "lstm", "mct", "none") in pairs
     assert ("clean", "dnn", "clean", "none") in pairs
+    # the combination against mct/none and against each of its members
+    assert (f"mct_{combo}", combo, "mct", "none") in pairs
+    assert {(f"mct_{combo}", combo, f"mct_{fe}", fe) for fe in fes} <= pairs
     csv_rows = (exp / "results.csv").read_text().splitlines()
     assert len(csv_rows) == len(records) + 1
     report = (exp / "report.md").read_text()
@@ -138,6 +143,38 @@ def test_report_and_contract_layout(recipe):
     assert "## Adversary ablation" in report and "## Significance" in report
     assert "\\begin{tabular}" in (exp / "report.tex").read_text()
     assert (exp / "wer_vs_snr.png").stat().st_size > 10000
+
+
+def test_combination_is_the_members_average(recipe):
+    """Each hypothesis of the combination is, slot by slot, the word with the
+    highest mean posterior over its members (read back from their slot_post.ark)."""
+    from pipeline.asr.combine import read_slot_posteriors, slot_decision
+    from pipeline.scoring import read_text
+
+    exp = recipe / "exp"
+    fes = ("dnn", "lstm", "gan", "gan_recon")
+    combo = "+".join(fes)
+    for s in ("test_clean", "test_noisy_m6dB"):
+        members = [read_slot_posteriors(exp / f"mct_{fe}" / f"decode_{fe}_{s}") for fe in fes]
+        hyp = read_text(exp / f"mct_{combo}" / f"decode_{combo}_{s}" / "hyp")
+        assert len(hyp) == 24
+        for u, h in hyp.items():
+            assert h.split() == slot_decision(np.mean([m[u] for m in members], axis=0))
+
+
+def test_jobs_start_when_their_inputs_are_done(recipe):
+    """Stages 2-5 run as one pool: the shared MCT AM trains beside the front-ends,
+    and decoding starts before the last AM is trained."""
+    log = (recipe.parent.parent / "run.log").read_text().splitlines()
+
+    def at(text):
+        return next(i for i, ln in enumerate(log) if text in ln)
+
+    assert at("start: AM mct_base") < at("done: front-end gan_recon")
+    last_am = max(at(f"done: AM {am},") for am in ("clean", "mct", "mct_dnn", "mct_lstm",
+                                                  "mct_gan", "mct_gan_recon"))  # fmt: skip
+    assert at("start: decode") < last_am
+    assert at("start: combine") > at("done: decode mct_gan_recon / gan_recon")
 
 
 def test_sorted_unique_by_coreutils(recipe):
@@ -210,6 +247,7 @@ def test_rerun_skips_finished_stages(recipe):
             recipe / "exp/mct/am.json", recipe / "exp/mct/train_log.txt",
             recipe / "exp/enhance/dnn/metrics.json", recipe / "exp/enhance/dnn/log/train.log",
             recipe / "exp/mct/decode_none_test_clean/hyp",
+            recipe / "exp/mct_dnn+lstm+gan+gan_recon/decode_dnn+lstm+gan+gan_recon_test_clean/hyp",
             recipe / "data/enh_dnn/test_clean/feats.scp"]  # fmt: skip
     before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in keep}
     r = subprocess.run(["bash", str(recipe / "run.sh"), "--quick", "true"],
@@ -217,7 +255,8 @@ def test_rerun_skips_finished_stages(recipe):
     assert r.returncode == 0, r.stderr
     assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in keep} == before
     for what in ("skip: simgrid", "skip: make-feats", "skip: train-enhancer",
-                 "skip: eval-enhancer", "skip: enhance", "skip: train-am", "skip: decode"):
+                 "skip: eval-enhancer", "skip: enhance", "skip: train-am", "skip: decode",
+                 "skip: combine-decodes"):
         assert what in r.stderr, what
 
 
