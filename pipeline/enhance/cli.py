@@ -80,6 +80,14 @@ def cmd_train(a) -> int:
     return 0
 
 
+def add_precision(s) -> None:
+    s.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "auto"],
+                   help="the model's arithmetic: fp32, or bf16 autocast (as the recipes' "
+                        "front-ends train; about twice as fast on a CPU with "
+                        "avx512_bf16 / AMX); auto: bf16 where the CPU has those, else "
+                        "fp32 (default fp32)")  # fmt: skip
+
+
 def cmd_eval(a) -> int:
     import torch
 
@@ -89,7 +97,7 @@ def cmd_eval(a) -> int:
 
     torch.set_num_threads(a.threads) if a.threads else None
     try:
-        enh = FeatureEnhancer.load(a.model, device=a.device)
+        enh = FeatureEnhancer.load(a.model, device=a.device, precision=a.precision)
     except EnhancerError as e:
         return _fail(e)
     noisy, clean = _dirs(a.noisy), _dirs(a.clean)
@@ -108,6 +116,8 @@ def cmd_eval(a) -> int:
         c = clean[0] if len(clean) == 1 else clean[i]
         request = {"model": file_id(Path(a.model) / "model.pt"), "by": list(by),
                    **inputs_stamp(noisy=[n], clean=[c])}  # fmt: skip
+        if enh.precision != "fp32":  # (fp32 results keep their earlier requests)
+            request["precision"] = enh.precision
         if (done.get(name) or {}).get("request") == request:
             print(f"skip: eval-enhancer {a.model} {name} (done)")
             continue
@@ -137,7 +147,7 @@ def cmd_enhance(a) -> int:
 
     torch.set_num_threads(max(1, a.threads))
     try:
-        enh = FeatureEnhancer.load(a.model, device=a.device)
+        enh = FeatureEnhancer.load(a.model, device=a.device, precision=a.precision)
     except EnhancerError as e:
         return _fail(e)
     for in_dir, out_dir in zip(a.dirs[0::2], a.dirs[1::2]):
@@ -214,6 +224,7 @@ def register(sub) -> None:
     s.add_argument("--name", action="append", help="record name(s) (default: dir name)")
     s.add_argument("--by", nargs="*", default=["snr", "cond"], choices=["snr", "cond"],
                    help="also group by these utterance labels")  # fmt: skip
+    add_precision(s)
     add_device(s)
     add_threads(s, default=0)
     s.set_defaults(func=cmd_eval)
@@ -227,6 +238,7 @@ def register(sub) -> None:
                    help="output features (default: the model's output_kind)")  # fmt: skip
     add_threads(s, default=1)
     add_device(s)
+    add_precision(s)
     s.add_argument("--force", action="store_true",
                    help="redo outputs that are complete for this model and kind")
     add_no_progress(s)

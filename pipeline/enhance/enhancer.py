@@ -25,6 +25,7 @@ logger = logging.getLogger(__name__)
 OUTPUT_KINDS = ("fbank", "mfcc")
 ENHANCE_INFO = "enhance_info.json"
 ENHANCE_GROUP = 256  # utterances read, enhanced as batches and written per step
+INFERENCE_PRECISIONS = ("fp32", "bf16", "auto")
 
 
 class EnhancerError(Exception):
@@ -39,19 +40,33 @@ class FeatureEnhancer:
         input_kind: ``fbank`` (40-d log-mel) or ``spectrogram`` (257-d log power).
         output_kind: ``fbank`` (40-d log-mel) or ``mfcc`` (13 cepstra, DCT of the
             enhanced log-mel by :func:`pipeline.features.fbank_to_mfcc`).
+        precision: ``fp32`` (default) or ``bf16`` (``auto``: bf16 where the CPU has
+            avx512_bf16 / AMX, :func:`pipeline.config.resolve_precision`): the
+            offline paths (:meth:`enhance`, :meth:`enhance_batch`,
+            :meth:`enhance_datadir`) run under bf16 autocast, as the recipes'
+            front-ends train, at about twice the speed of fp32 on such a CPU (the
+            outputs differ from fp32's by about 0.01 in natural-log mel on the
+            default corpus); streams stay in fp32.
     """
 
     def __init__(self, model: FeatureMapper, info: dict, device="cpu",
-                 model_dir: Path | None = None):  # fmt: skip
+                 model_dir: Path | None = None, precision: str = "fp32"):  # fmt: skip
+        from pipeline.config import resolve_precision
+
+        if precision not in INFERENCE_PRECISIONS:
+            raise ValueError(f"precision must be one of {INFERENCE_PRECISIONS}, "
+                             f"not {precision!r}")  # fmt: skip
         self.model = model.eval().fold_batchnorm().to(device)
         self.info = info
         self.device = torch.device(device)
+        self.precision = resolve_precision(precision, str(device))
         self.input_kind = info.get("input_kind", "fbank")
         self.output_kind = info.get("output_kind", "fbank")
         self.model_dir = model_dir
 
     @classmethod
-    def load(cls, model_dir: str | Path, device: str = "cpu") -> FeatureEnhancer:
+    def load(cls, model_dir: str | Path, device: str = "cpu",
+             precision: str = "fp32") -> FeatureEnhancer:  # fmt: skip
         """Load ``model_dir/model.pt`` (written by ``train-enhancer``)."""
         path = Path(model_dir) / MODEL_FILE
         if not path.is_file():
@@ -60,7 +75,13 @@ class FeatureEnhancer:
         model = build_model(info["frontend"], info["in_dim"], info["out_dim"],
                             info["frontend_conf"])  # fmt: skip
         model.load_state_dict(info.pop("state_dict"))
-        return cls(model, info, device, Path(model_dir))
+        return cls(model, info, device, Path(model_dir), precision)
+
+    def _forward_batch(self, xs: list) -> list:
+        """The model on a batch, under bf16 autocast when asked; float32 outputs."""
+        with torch.autocast(self.device.type, dtype=torch.bfloat16,
+                            enabled=self.precision == "bf16"):  # fmt: skip
+            return [y.float() for y in self.model.forward_batch(xs)]
 
     # ------------------------------------------------------------- offline
     def _check(self, x) -> torch.Tensor:
@@ -91,7 +112,7 @@ class FeatureEnhancer:
         """feats: (T, in_dim) raw noisy features (numpy or torch) -> (T, 40) raw
         enhanced log-mel (or (T, 13) MFCC with ``kind="mfcc"``), same array type."""
         x = self._check(feats).to(self.device)
-        y = self.model.forward_batch([x])[0]
+        y = self._forward_batch([x])[0]
         return self._out(y, kind, feats)
 
     @torch.no_grad()
@@ -100,7 +121,7 @@ class FeatureEnhancer:
         as a few large matmuls per layer, a causal LSTM as padded batches); each
         output equals :meth:`enhance` of that utterance to float rounding."""
         xs = [self._check(f).to(self.device) for f in feats_list]
-        ys = self.model.forward_batch(xs)
+        ys = self._forward_batch(xs)
         return [self._out(y, kind, f) for y, f in zip(ys, feats_list)]
 
     def input_features(self, wav, sr: int) -> np.ndarray:
@@ -147,9 +168,12 @@ class FeatureEnhancer:
     def _stamp(self, in_dir, kind: str) -> dict:
         from pipeline.stamp import dir_fingerprint
 
-        return {"model": str(self.model_dir), "model_id": self.model_id(), "kind": kind,
-                "in_dir": str(Path(in_dir).resolve()),
-                "in_feats": dir_fingerprint(in_dir)}  # fmt: skip
+        stamp = {"model": str(self.model_dir), "model_id": self.model_id(), "kind": kind,
+                 "in_dir": str(Path(in_dir).resolve()),
+                 "in_feats": dir_fingerprint(in_dir)}  # fmt: skip
+        if self.precision != "fp32":  # (fp32 outputs keep their earlier stamps)
+            stamp["precision"] = self.precision
+        return stamp
 
     def is_enhanced(self, in_dir, out_dir, kind: str | None = None) -> bool:
         """Whether ``out_dir`` holds complete features of ``kind`` made by this

@@ -161,8 +161,8 @@ if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
       pairs="$pairs $data/$s $data/enh_$1/$s"
     done
     run_step "$exp/enhance/$1/log/enhance.log" \
-      python -m pipeline enhance --model "$exp/enhance/$1" --threads 1 --device "$device" \
-      --no-progress $forceflag $pairs
+      python -m pipeline enhance --precision auto --model "$exp/enhance/$1" --threads 1 \
+      --device "$device" --no-progress $forceflag $pairs
     [ "$fe_am_input" = paste ] || return 0
     run_step "$exp/enhance/$1/log/paste.log" python -m pipeline paste-feats --no-progress \
       $forceflag --sets "$train_sets ${dev}_noisy_0dB $test_sets" "$data/paste_$1" \

@@ -85,6 +85,37 @@ def test_bf16_training_learns_and_saves_fp32(tmp_path):
         train(par, tmp_path / "bad", conf)
 
 
+@pytest.mark.parametrize("frontend", ["dnn", "lstm"])
+def test_bf16_inference_is_close_to_fp32_and_stamped(trained, frontend, tmp_path):
+    """precision bf16: the offline paths run under bf16 autocast (outputs differ
+    from fp32's by rounding only); an enhanced dir of one precision is not taken
+    as complete for the other; a precision that is not one of the choices is an
+    error."""
+    from pipeline.config import resolve_precision
+
+    models, (_, _, dn, dc) = trained
+    f32 = FeatureEnhancer.load(models[frontend][0])
+    b16 = FeatureEnhancer.load(models[frontend][0], precision="bf16")
+    assert (f32.precision, b16.precision) == ("fp32", "bf16")
+    assert FeatureEnhancer.load(models[frontend][0], precision="auto").precision == \
+        resolve_precision("auto")  # fmt: skip
+    xs = pairs([dn], [dc]).inputs
+    y32, y16 = f32.enhance_batch(xs), b16.enhance_batch(xs)
+    assert all(y.dtype == np.float32 for y in y16)
+    diff = np.concatenate([np.abs(a - b).ravel() for a, b in zip(y32, y16)])
+    scale = np.concatenate([np.abs(a).ravel() for a in y32]).mean()
+    assert 0 < diff.mean() < 0.02 * scale  # bf16 ran, and rounds only
+    # one utterance alone: bf16 rounds by batch shape too
+    assert np.abs(b16.enhance(xs[0]) - y16[0]).mean() < 0.02 * scale
+    out = tmp_path / "enh"
+    f32.enhance_datadir(dn, out)
+    assert f32.is_enhanced(dn, out) and not b16.is_enhanced(dn, out)
+    b16.enhance_datadir(dn, out)
+    assert b16.is_enhanced(dn, out) and not f32.is_enhanced(dn, out)
+    with pytest.raises(ValueError, match="precision must be one of"):
+        FeatureEnhancer.load(models[frontend][0], precision="fp16")
+
+
 def test_dim_mismatch_is_clear(trained):
     enh = FeatureEnhancer.load(trained[0]["dnn"][0])
     with pytest.raises(EnhancerError, match="dim 13.*expects 40"):
