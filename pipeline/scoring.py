@@ -298,10 +298,28 @@ def _uniform_snr(path: Path) -> float | None:
     return vals.pop() if len(vals) == 1 else None
 
 
+def read_decode_meta(d: str | Path) -> dict | None:
+    """A decode dir's ``decode.json`` (written last by ``decode`` and
+    ``combine-decodes``: the dir is finished), or None when it is missing or
+    unreadable."""
+    try:
+        return json.loads((Path(d) / DECODE_META).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def frontend_of_decode_dir(out_dir: Path, test_set: str) -> str | None:
+    """The front-end name in ``decode_<frontend>_<test_set>`` when the dir is named
+    that way (front-end names may hold ``_`` or ``+``: ``decode_gan_recon_test_clean``,
+    ``decode_dnn+lstm_test_clean``)."""
+    name, tail = Path(out_dir).name, f"_{test_set}"
+    if name.startswith("decode_") and name.endswith(tail) and len(name) > 7 + len(tail):
+        return name[len("decode_"): -len(tail)]
+    return None
+
+
 def _decode_names(d: Path) -> tuple[str, str]:
-    meta = {}
-    if (d / DECODE_META).is_file():
-        meta = json.loads((d / DECODE_META).read_text())
+    meta = read_decode_meta(d) or {}
     if meta.get("frontend") and meta.get("test_set"):
         return meta["frontend"], meta["test_set"]
     m = _DECODE_RE.match(d.name) or re.match(r"^decode_(?P<frontend>[^_]+)_(?P<test_set>.+)$", d.name)  # noqa: E501
@@ -870,7 +888,7 @@ def write_report(exp_root: str | Path, records: list[dict] | None = None,
         lines.append("")
     main = [c for c in comparisons if c["seed"] == seed]
     sig = [c for c in main if _condition(c["test_set"]) in (POOLED, "clean", "reverb")
-           and not c["ref_frontend"].endswith("_recon")]
+           and c["ref_frontend"] != f"{c['frontend']}_recon"]  # (twins: the ablation)
     if sig:
         sig.sort(key=lambda c: (_condition(c["test_set"]) != POOLED, _am_order(c["am"]),
                                 _fe_order(c["frontend"]), c["ref_am"]))  # fmt: skip

@@ -81,25 +81,24 @@ def slot_decision(v: np.ndarray) -> list[str]:
 
 
 def _meta(decode_dir: Path) -> dict:
-    path = Path(decode_dir) / "decode.json"
-    if not path.is_file():
-        raise DataDirError("not a finished decode dir (decode.json missing)", path=path)
-    return json.loads(path.read_text())
+    from pipeline.scoring import read_decode_meta
+
+    meta = read_decode_meta(decode_dir)
+    if meta is None:
+        raise DataDirError("not a finished decode dir (no readable decode.json)",
+                           path=Path(decode_dir) / "decode.json")  # fmt: skip
+    return meta
 
 
 def combine_is_complete(out_dir, in_dirs) -> bool:
     """True if ``out_dir`` holds a finished combination of the same decode dirs,
     newer than each of them."""
-    marker = Path(out_dir) / "decode.json"
-    if not marker.is_file():
+    from pipeline.scoring import read_decode_meta
+
+    meta = read_decode_meta(out_dir)
+    if meta is None or meta.get("members") != [str(Path(d).resolve()) for d in in_dirs]:
         return False
-    try:
-        meta = json.loads(marker.read_text())
-    except ValueError:
-        return False
-    if meta.get("members") != [str(Path(d).resolve()) for d in in_dirs]:
-        return False
-    t = marker.stat().st_mtime
+    t = (Path(out_dir) / "decode.json").stat().st_mtime
     return all((Path(d) / "decode.json").is_file()
                and (Path(d) / "decode.json").stat().st_mtime < t for d in in_dirs)  # fmt: skip
 
@@ -111,8 +110,7 @@ def combine_decodes(out_dir: str | Path, in_dirs: list[str | Path]) -> dict:
     Raises :class:`DataDirError` naming the dir when a member is not a finished
     GRID-constrained decode, or the members decoded other test sets or other
     references."""
-    from pipeline.asr.decode import _names_from_out_dir
-    from pipeline.scoring import read_text, write_decode_scores
+    from pipeline.scoring import frontend_of_decode_dir, read_text, write_decode_scores
 
     out_dir = Path(out_dir)
     in_dirs = [Path(d) for d in in_dirs]
@@ -142,7 +140,7 @@ def combine_decodes(out_dir: str | Path, in_dirs: list[str | Path]) -> dict:
             shutil.copyfile(in_dirs[0] / name, out_dir / name)
     test_set = metas[0]["test_set"]
     meta = dict(am=out_dir.parent.name,
-                frontend=_names_from_out_dir(out_dir, test_set) or "combined",
+                frontend=frontend_of_decode_dir(out_dir, test_set) or "combined",
                 test_set=test_set, search="grid-cnc",
                 members=[str(d.resolve()) for d in in_dirs],
                 member_systems=[[m.get("am"), m.get("frontend")] for m in metas],

@@ -78,17 +78,6 @@ class LoadedAM:
         return lp.cpu(), out_lens.cpu()
 
 
-def _names_from_out_dir(out_dir: Path, test_set: str) -> str | None:
-    """The front-end name in ``decode_<frontend>_<test_set>`` when the dir is named
-    that way (front-end names may hold ``_``: ``decode_gan_recon_test_clean``)."""
-    name, tail = out_dir.name, f"_{test_set}"
-    if name.startswith("decode_") and name.endswith(tail) and len(name) > 7 + len(tail):
-        return name[len("decode_"): -len(tail)]
-    return None
-
-
-
-
 def _search_name(beam: int, grammar: str | None, lm: dict | None = None) -> str:
     """What decode.json records as ``search`` (so a finished decode of an older
     meaning of an option is not taken as complete)."""
@@ -117,13 +106,12 @@ def decode_is_complete(am_dir, data_dir, out_dir, frontend=None, beam: int = 1,
                        grammar: str | None = None, lm: dict | None = None) -> bool:
     """True if ``out_dir`` holds a finished decode (``decode.json`` is written
     last) of ``data_dir`` with the same options, newer than the AM's checkpoints."""
+    from pipeline.scoring import read_decode_meta
+
+    meta = read_decode_meta(out_dir)
+    if meta is None:
+        return False
     marker = Path(out_dir) / "decode.json"
-    if not marker.is_file():
-        return False
-    try:
-        meta = json.loads(marker.read_text())
-    except ValueError:
-        return False
     same = (meta.get("data_dir") == str(Path(data_dir).resolve())
             and meta.get("beam") == beam and meta.get("grammar") == (grammar or "none")
             and meta.get("search") == _search_name(beam, grammar, lm)
@@ -178,7 +166,7 @@ def decode(am_dir: str | Path, data_dir: str | Path, out_dir: str | Path,
     from pipeline.asr.combine import slot_vector, write_slot_posteriors
     from pipeline.asr.grammar import GridMBRSearch, GridSearch, snap_to_grid
     from pipeline.asr.train import greedy_ids
-    from pipeline.scoring import write_decode_scores
+    from pipeline.scoring import frontend_of_decode_dir, write_decode_scores
 
     if grammar not in (None, *GRAMMARS):
         raise ValueError(f"unknown grammar '{grammar}' ({', '.join(GRAMMARS)})")
@@ -285,7 +273,7 @@ def decode(am_dir: str | Path, data_dir: str | Path, out_dir: str | Path,
     for name in ("utt2snr", "utt2cond"):
         if (data_dir / name).is_file():
             shutil.copyfile(data_dir / name, out_dir / name)
-    fe_name = _names_from_out_dir(out_dir, data_dir.name)
+    fe_name = frontend_of_decode_dir(out_dir, data_dir.name)
     rtf = elapsed / max(n_frames * 0.01, 1e-9)
     meta = dict(am=Path(am.exp_dir).name,
                 frontend=fe_name or (Path(frontend).name if frontend else "none"),

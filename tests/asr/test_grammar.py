@@ -19,9 +19,11 @@ def test_snap_to_grid():
     assert snap_to_grid([]) == []
 
 
-def _ctc_viterbi_score(lp, n, ids):
-    """Best single-alignment log-prob of label sequence ``ids`` (CTC topology:
-    blanks optional between different labels), by the textbook DP."""
+def _ctc_score(lp, n, ids, reduce=max):
+    """CTC score of label sequence ``ids`` (topology: blanks optional between
+    different labels) by the textbook DP: ``reduce=max`` the best single
+    alignment's log-prob (Viterbi), ``np.logaddexp.reduce`` the log-prob summed
+    over every alignment (forward)."""
     ext = [0]
     for i in ids:
         ext += [i, 0]
@@ -31,14 +33,29 @@ def _ctc_viterbi_score(lp, n, ids):
     for t in range(1, n):
         b = np.full(S, -np.inf)
         for s in range(S):
-            best = a[s]
+            terms = [a[s]]
             if s >= 1:
-                best = max(best, a[s - 1])
+                terms.append(a[s - 1])
             if s >= 2 and ext[s] != 0 and ext[s] != ext[s - 2]:
-                best = max(best, a[s - 2])
-            b[s] = best + lp[t, ext[s]]
+                terms.append(a[s - 2])
+            b[s] = reduce(terms) + lp[t, ext[s]]
         a = b
-    return max(a[-1], a[-2])
+    return reduce([a[-1], a[-2]])
+
+
+SMALL_SLOTS = [("a", "b"), ("c", "d", "e"), ("f", "g")]  # a 3-slot grammar
+SMALL_UNITS = ["<blank>", "a", "b", "c", "d", "e", "f", "g", "x"]
+
+
+def _random_posteriors(seed, B=12, T=9):
+    """Random CTC log posteriors over SMALL_UNITS and lengths: the first
+    utterance of full length, the second too short for three words."""
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(size=(B, T, len(SMALL_UNITS))) * 2
+    lp = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    lens = rng.integers(3, T + 1, B)
+    lens[0], lens[1] = T, 2
+    return lp, lens
 
 
 def test_grid_search_equals_brute_force_on_a_small_grammar():
@@ -47,22 +64,15 @@ def test_grid_search_equals_brute_force_on_a_small_grammar():
     a 3-slot grammar, random posteriors, utterances of different lengths)."""
     import itertools
 
-    slots = [("a", "b"), ("c", "d", "e"), ("f", "g")]
-    units = ["<blank>", "a", "b", "c", "d", "e", "f", "g", "x"]
+    slots, units = SMALL_SLOTS, SMALL_UNITS
     search = GridSearch(units, slots)
-    rng = np.random.default_rng(0)
-    B, T = 12, 9
-    logits = rng.normal(size=(B, T, len(units))) * 2
-    lp = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
-    lens = rng.integers(3, T + 1, B)
-    lens[0], lens[1] = T, 2  # the full length, and too short for three words
+    lp, lens = _random_posteriors(0)
     got = search(lp, lens)
-    for b in range(B):
+    for b in range(len(lp)):
         if lens[b] < len(slots):
             assert got[b] == []
             continue
-        scores = {sent: _ctc_viterbi_score(lp[b], lens[b],
-                                           [units.index(w) for w in sent])
+        scores = {sent: _ctc_score(lp[b], lens[b], [units.index(w) for w in sent])
                   for sent in itertools.product(*slots)}  # fmt: skip
         best = max(scores, key=scores.get)
         assert tuple(got[b]) == best, (b, got[b], best)
@@ -83,28 +93,6 @@ def test_grid_search_needs_the_grid_words():
     assert search(lp, np.array([12])) == [sent]
 
 
-def _ctc_log_prob(lp, n, ids):
-    """log P(label sequence | X) under CTC: the textbook forward recursion (sum
-    over every alignment)."""
-    ext = [0]
-    for i in ids:
-        ext += [i, 0]
-    S = len(ext)
-    a = np.full(S, -np.inf)
-    a[0], a[1] = lp[0, 0], lp[0, ext[1]]
-    for t in range(1, n):
-        b = np.full(S, -np.inf)
-        for s in range(S):
-            terms = [a[s]]
-            if s >= 1:
-                terms.append(a[s - 1])
-            if s >= 2 and ext[s] != 0 and ext[s] != ext[s - 2]:
-                terms.append(a[s - 2])
-            b[s] = np.logaddexp.reduce(terms) + lp[t, ext[s]]
-        a = b
-    return np.logaddexp(a[-1], a[-2])
-
-
 def test_grid_mbr_slot_posteriors_equal_brute_force():
     """Each slot posterior of the forward-backward pass equals the sum, over every
     sentence of the grammar with that word in that slot, of the sentence's CTC
@@ -112,23 +100,18 @@ def test_grid_mbr_slot_posteriors_equal_brute_force():
     each slot's argmax (exhaustive on a 3-slot grammar, random posteriors)."""
     import itertools
 
-    slots = [("a", "b"), ("c", "d", "e"), ("f", "g")]
-    units = ["<blank>", "a", "b", "c", "d", "e", "f", "g", "x"]
+    slots, units = SMALL_SLOTS, SMALL_UNITS
     search = GridMBRSearch(units, slots)
-    rng = np.random.default_rng(1)
-    B, T = 12, 9
-    logits = rng.normal(size=(B, T, len(units))) * 2
-    lp = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
-    lens = rng.integers(3, T + 1, B)
-    lens[0], lens[1] = T, 2
+    lp, lens = _random_posteriors(1)
     post = search.slot_posteriors(lp, lens)
     got = search(lp, lens)
     n_differ = 0
-    for b in range(B):
+    for b in range(len(lp)):
         if lens[b] < len(slots):
             assert post[b] is None and got[b] == []
             continue
-        scores = {sent: _ctc_log_prob(lp[b], lens[b], [units.index(w) for w in sent])
+        scores = {sent: _ctc_score(lp[b], lens[b], [units.index(w) for w in sent],
+                                   np.logaddexp.reduce)
                   for sent in itertools.product(*slots)}  # fmt: skip
         z = np.logaddexp.reduce(list(scores.values()))
         for k, slot in enumerate(slots):

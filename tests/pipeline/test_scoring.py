@@ -273,6 +273,36 @@ def test_frontend_names_with_underscores(tmp_path, with_meta):
     assert "## Adversary ablation" in report
 
 
+def test_a_system_combination_is_compared_with_mct_and_each_member(tmp_path):
+    """``mct_gan+gan_recon`` / ``gan+gan_recon`` (combine-decodes) is compared with
+    mct/none and with each member (its twin-named member too, in the report's
+    significance table: only X vs X_recon goes to the ablation table); it is
+    ordered after the single AMs and named in the AM inputs line."""
+    combo = "gan+gan_recon"
+    for am, fe in (("mct", "none"), ("mct_gan", "gan"), ("mct_gan_recon", "gan_recon"),
+                   (f"mct_{combo}", combo)):  # fmt: skip
+        d = _decode_dir(tmp_path, am, fe, "test_clean", dict(REF), None)
+        meta = {"frontend": fe, "test_set": "test_clean"}
+        if "+" in fe:
+            meta["member_systems"] = [["mct_gan", "gan"], ["mct_gan_recon", "gan_recon"]]
+        else:  # a trained AM dir
+            (d.parent / "hparams.yaml").write_text("x: 1\n")
+        (d / "decode.json").write_text(json.dumps(meta))
+    score_exp(tmp_path)
+    comps = json.loads((tmp_path / "comparisons.json").read_text())
+    pairs = {(c["am"], c["frontend"], c["ref_am"], c["ref_frontend"]) for c in comps}
+    assert {(f"mct_{combo}", combo, "mct", "none"),
+            (f"mct_{combo}", combo, "mct_gan", "gan"),
+            (f"mct_{combo}", combo, "mct_gan_recon", "gan_recon")} <= pairs
+    report = write_report(tmp_path).read_text()
+    sig = report.split("## Significance")[1].split("## ")[0]
+    assert f"| mct_{combo} / {combo} | mct_gan_recon / gan_recon |" in sig
+    assert report.index(f"## AM `mct_{combo}`") > report.index("## AM `mct_gan_recon`")
+    meta = json.loads((tmp_path / "results.meta.json").read_text())
+    assert meta["acoustic_models"][f"mct_{combo}"] == {
+        "combination_of": ["mct_gan", "mct_gan_recon"]}
+
+
 def test_seeds_are_recorded_and_summarised(tmp_path):
     for seed_dir in (tmp_path, tmp_path / "seed1", tmp_path / "seed2"):
         for snr, hyp in ((0, {"u1": "bin blue at f two", "u2": REF["u2"]}),
