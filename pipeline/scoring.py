@@ -958,7 +958,7 @@ def plot_wer_vs_snr(records: list[dict], path: str | Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(9, 4.8))
+    fig, ax = plt.subplots(figsize=(11, 5.2))
     groups: dict[tuple[str, str], list[dict]] = {}
     for r in records:
         groups.setdefault((r["am"], r["frontend"]), []).append(r)
@@ -985,8 +985,9 @@ def plot_wer_vs_snr(records: list[dict], path: str | Path) -> Path:
     ax.set_xlabel("SNR (dB)")
     ax.set_ylabel("WER (%)")
     ax.set_ylim(bottom=0)
-    ax.set_title("WER vs SNR (colour: front-end; dashed: clean AM, solid: MCT AM, "
-                 "thick: MCT AM on enhanced features)", fontsize=9)
+    ax.set_title("WER vs SNR\ncolour: front-end; dashed: clean AM, solid: MCT AM;\n"
+                 "thick: MCT AM on enhanced features, or a combination of them",
+                 fontsize=9)  # fmt: skip
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()

@@ -17,7 +17,9 @@
 #      features beside them); --mct-init base (the default): mct_base on the
 #      unprocessed MCT set first, then mct and every mct_<fe> fine-tuned from it,
 #      each on its own input -> exp/<am>/
-#   5  decode every AM x front-end x test set -> exp/<am>/decode_<fe>_<set>/{hyp,ref,wer}
+#   5  decode every AM x front-end x test set -> exp/<am>/decode_<fe>_<set>/{hyp,ref,wer,
+#      slot_post.ark}; combine the mct_<fe> AMs' slot posteriors (2 or more) ->
+#      exp/mct_<fe1>+<fe2>+.../decode_<fe1>+<fe2>+..._<set>
 #   6  score and report -> exp/results.json (95% intervals), exp/comparisons.json
 #      (paired bootstrap), exp/results.csv, exp/report.md, exp/report.tex,
 #      exp/wer_vs_snr.png
@@ -42,7 +44,9 @@ mct_init=base
 help_message="Usage: $0 [options]
 $common_help
 Stages: 0 simulate corpus, 1 features (+CMVN), 2 train front-ends, 3 enhance,
-4 train AMs (clean, mct, mct_<frontend>), 5 decode, 6 score and report.
+4 train AMs (clean, mct, mct_<frontend>), 5 decode (and combine the mct_<frontend>
+AMs), 6 score and report. Stages 2-5 run as one pool of --nj jobs: each starts
+when what it reads is done.
 Outputs: data/, exp/ (report: exp/report.md, exp/report.tex, exp/wer_vs_snr.png;
 exp/results.json, exp/results.csv, exp/comparisons.json)."
 . ../utils/parse_options.sh
