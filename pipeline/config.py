@@ -69,6 +69,8 @@ def require_keys(conf: dict, keys, where: str) -> None:
 
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+# inference of the front-ends (enhance, eval-enhancer; FeatureEnhancer)
+INFERENCE_PRECISIONS = ("fp32", "bf16", "auto")
 
 
 def resolve_precision(precision: str, device: str = "cpu") -> str:

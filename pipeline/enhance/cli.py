@@ -81,7 +81,9 @@ def cmd_train(a) -> int:
 
 
 def add_precision(s) -> None:
-    s.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "auto"],
+    from pipeline.config import INFERENCE_PRECISIONS
+
+    s.add_argument("--precision", default="fp32", choices=INFERENCE_PRECISIONS,
                    help="the model's arithmetic: fp32, or bf16 autocast (as the recipes' "
                         "front-ends train; about twice as fast on a CPU with "
                         "avx512_bf16 / AMX); auto: bf16 where the CPU has those, else "

@@ -25,7 +25,6 @@ logger = logging.getLogger(__name__)
 OUTPUT_KINDS = ("fbank", "mfcc")
 ENHANCE_INFO = "enhance_info.json"
 ENHANCE_GROUP = 256  # utterances read, enhanced as batches and written per step
-INFERENCE_PRECISIONS = ("fp32", "bf16", "auto")
 
 
 class EnhancerError(Exception):
@@ -51,7 +50,7 @@ class FeatureEnhancer:
 
     def __init__(self, model: FeatureMapper, info: dict, device="cpu",
                  model_dir: Path | None = None, precision: str = "fp32"):  # fmt: skip
-        from pipeline.config import resolve_precision
+        from pipeline.config import INFERENCE_PRECISIONS, resolve_precision
 
         if precision not in INFERENCE_PRECISIONS:
             raise ValueError(f"precision must be one of {INFERENCE_PRECISIONS}, "
