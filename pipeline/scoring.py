@@ -67,13 +67,11 @@ def read_text(path: str | Path) -> dict[str, str]:
 def write_text(path: str | Path, table: dict[str, str]) -> None:
     """Write ``utt words...`` lines sorted (C order), atomically; an empty value
     gives a line holding only the utterance id."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        for utt in sorted(table):
-            words = " ".join(table[utt].split())
-            f.write(f"{utt} {words}\n" if words else f"{utt}\n")
-    os.replace(tmp, path)
+    lines = []
+    for utt in sorted(table):
+        words = " ".join(table[utt].split())
+        lines.append(f"{utt} {words}\n" if words else f"{utt}\n")
+    atomic_text(Path(path), "".join(lines))
 
 
 # ---------------------------------------------------------------------- metrics
@@ -252,9 +250,7 @@ def write_decode_scores(out_dir: str | Path, refs: dict[str, str],
     write_text(out_dir / "ref", refs)
     write_text(out_dir / "hyp", full)
     counts = error_counts(refs, full)
-    tmp = out_dir / ".wer.tmp"
-    tmp.write_text(wer_line(counts) + "\n")
-    os.replace(tmp, out_dir / "wer")
+    atomic_text(out_dir / "wer", wer_line(counts) + "\n")
     return counts
 
 
@@ -520,9 +516,11 @@ def _meta(exp_root: Path) -> dict:
     return {"packages": versions, "acoustic_models": ams}
 
 
-def _atomic_text(path: Path, text: str) -> None:
+def atomic_text(path: Path, text: str) -> None:
+    """Write ``path`` through a temp file beside it and a rename: a reader never
+    sees half of it."""
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
+    tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
 
 
@@ -574,8 +572,8 @@ def score_exp(exp_root: str | Path, ams=None, frontends=None) -> list[dict]:
     comparisons = compare_records(records, arrays)
     for name, obj in (("results.json", records), ("comparisons.json", comparisons),
                       ("results.meta.json", _meta(exp_root))):
-        _atomic_text(exp_root / name, json.dumps(obj, indent=1) + "\n")
-    _atomic_text(exp_root / "results.csv", _csv(records))
+        atomic_text(exp_root / name, json.dumps(obj, indent=1) + "\n")
+    atomic_text(exp_root / "results.csv", _csv(records))
     return records
 
 
@@ -914,8 +912,8 @@ def write_report(exp_root: str | Path, records: list[dict] | None = None,
     lines += training_curves(exp_root)
     lines += ["![WER vs SNR](wer_vs_snr.png)", ""]
     out = exp_root / "report.md"
-    _atomic_text(out, "\n".join(lines))
-    _atomic_text(exp_root / "report.tex", report_tex(records, comparisons))
+    atomic_text(out, "\n".join(lines))
+    atomic_text(exp_root / "report.tex", report_tex(records, comparisons))
     plot_wer_vs_snr([r for r in records if r["seed"] == seed], exp_root / "wer_vs_snr.png")
     return out
 

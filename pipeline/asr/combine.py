@@ -110,7 +110,8 @@ def combine_decodes(out_dir: str | Path, in_dirs: list[str | Path]) -> dict:
     Raises :class:`DataDirError` naming the dir when a member is not a finished
     GRID-constrained decode, or the members decoded other test sets or other
     references."""
-    from pipeline.scoring import frontend_of_decode_dir, read_text, write_decode_scores
+    from pipeline.scoring import (atomic_text, frontend_of_decode_dir, read_text,
+                                  write_decode_scores)
 
     out_dir = Path(out_dir)
     in_dirs = [Path(d) for d in in_dirs]
@@ -145,9 +146,7 @@ def combine_decodes(out_dir: str | Path, in_dirs: list[str | Path]) -> dict:
                 members=[str(d.resolve()) for d in in_dirs],
                 member_systems=[[m.get("am"), m.get("frontend")] for m in metas],
                 n_missing=len(refs) - len(hyps))  # fmt: skip
-    tmp = out_dir / ".decode.json.tmp"
-    tmp.write_text(json.dumps(meta, indent=1) + "\n")
-    os.replace(tmp, out_dir / "decode.json")
+    atomic_text(out_dir / "decode.json", json.dumps(meta, indent=1) + "\n")
     logger.info("combine %d decodes -> %s: WER %.2f%% (%d/%d)", len(in_dirs), out_dir,
                 counts["wer"], counts["n_err"], counts["n_words"])  # fmt: skip
     return counts

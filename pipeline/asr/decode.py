@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import time
 from pathlib import Path
@@ -166,7 +165,7 @@ def decode(am_dir: str | Path, data_dir: str | Path, out_dir: str | Path,
     from pipeline.asr.combine import slot_vector, write_slot_posteriors
     from pipeline.asr.grammar import GridMBRSearch, GridSearch, snap_to_grid
     from pipeline.asr.train import greedy_ids
-    from pipeline.scoring import frontend_of_decode_dir, write_decode_scores
+    from pipeline.scoring import atomic_text, frontend_of_decode_dir, write_decode_scores
 
     if grammar not in (None, *GRAMMARS):
         raise ValueError(f"unknown grammar '{grammar}' ({', '.join(GRAMMARS)})")
@@ -284,9 +283,7 @@ def decode(am_dir: str | Path, data_dir: str | Path, out_dir: str | Path,
                 decode_s=round(elapsed, 2),
                 audio_s=round(n_frames * 0.01, 1), rtf=round(rtf, 5),
                 n_missing=len(missing))  # fmt: skip
-    tmp = out_dir / ".decode.json.tmp"
-    tmp.write_text(json.dumps(meta, indent=1) + "\n")
-    os.replace(tmp, out_dir / "decode.json")
+    atomic_text(out_dir / "decode.json", json.dumps(meta, indent=1) + "\n")
     logger.info("decode %s -> %s: WER %.2f%% (%d/%d), RTF %.4f", data_dir, out_dir,
                 counts["wer"], counts["n_err"], counts["n_words"], rtf)  # fmt: skip
     return dict(counts, rtf=rtf)

@@ -189,15 +189,6 @@ class GridSearch:
         return [w for w in out if w is not None]
 
 
-def _lse(*xs):
-    """Elementwise log-sum-exp of equally shaped arrays (-inf safe)."""
-    m = xs[0]
-    for x in xs[1:]:
-        m = np.maximum(m, x)
-    safe = np.where(np.isfinite(m), m, 0.0)
-    return safe + np.log(sum(np.exp(x - safe) for x in xs))
-
-
 class GridMBRSearch(GridSearch):
     """Minimum Bayes risk decoding through the GRID grammar: per-slot posteriors.
 
@@ -211,22 +202,14 @@ class GridMBRSearch(GridSearch):
     WER and maximises the expected keyword accuracy (Goel & Byrne, Computer Speech
     and Language 2000: MBR; here the lattice is the grammar automaton itself, so
     the sums are exact). Batched over utterances (numpy, float64).
-
-    ``scale`` multiplies the log posteriors before the sums (an acoustic scale:
-    below 1 flattens the peaky CTC posteriors, spreading the mass over more
-    alignments).
     """
-
-    def __init__(self, units: list[str], slots=SLOTS, scale: float = 1.0):
-        super().__init__(units, slots)
-        self.scale = float(scale)
 
     def slot_posteriors(self, log_probs, lens) -> list[list[np.ndarray] | None]:
         """Per utterance, one array per slot: ``P(slot k = w)`` over
         ``self.slot_words[k]`` (each sums to 1), or None when the utterance has
         fewer frames than slots. ``log_probs``: ``(B, T, V)``; ``lens``: ``(B,)``."""
         lp = np.asarray(log_probs.detach().cpu() if hasattr(log_probs, "detach")
-                        else log_probs, dtype=np.float64) * self.scale  # fmt: skip
+                        else log_probs, dtype=np.float64)  # fmt: skip
         lens = np.asarray(lens.cpu() if hasattr(lens, "cpu") else lens, dtype=np.int64)
         B, T, _ = lp.shape
         S = len(self.slots)
