@@ -39,6 +39,8 @@ def main() -> int:
     p.add_argument("--precision", default=None, choices=["fp32", "bf16"],
                    help="bf16: CPU autocast around the forward and the loss "
                         "(default: the config's precision, auto resolved as train-am does)")
+    p.add_argument("--no-fused", action="store_true",
+                   help="the optimizer's default (foreach) step instead of the fused one")
     p.add_argument("--packed", action="store_true",
                    help="time the recurrent layers as the model had them before: "
                         "nn.GRU / nn.LSTM(bidirectional=True) on a packed sequence "
@@ -52,6 +54,7 @@ def main() -> int:
 
     from pipeline.asr.data import Tokens, training_entries
     from pipeline.asr.train import load_hparams, make_dataset
+    from pipeline.config import fused_optimizer
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -83,7 +86,9 @@ def main() -> int:
                                      dropout=r.drop.p)  # fmt: skip
         model.rnn = None  # the optimizer steps the packed RNN's weights instead
         model.packed_rnn = packed_rnn
-    opt = hp["opt_class"](model.parameters())
+    # as train-am builds it: fused=True where PyTorch has the kernel (--no-fused: not)
+    opt_class = hp["opt_class"] if args.no_fused else fused_optimizer(hp["opt_class"])
+    opt = opt_class(model.parameters())
     model.train()
     parts = dict(data=0.0, conv=0.0, rnn=0.0, out_ctc=0.0, backward=0.0, optimizer=0.0)
     frames = steps_out = 0

@@ -38,7 +38,7 @@ import torch
 
 from pipeline.asr.data import CMVN_MODES, Tokens, global_stats, normalise, training_entries  # noqa: E501
 from pipeline.asr import AM_OUTPUTS, DEFAULT_CONFIG  # noqa: F401 - re-exported
-from pipeline.config import PRECISIONS, resolve_precision
+from pipeline.config import PRECISIONS, fused_optimizer, resolve_precision
 from pipeline.datadir import DataDirError
 from pipeline.make_feats import feats_kind
 from pipeline.stamp import finished_stamp, mark_done
@@ -429,7 +429,8 @@ def train_am(config: str | Path, train_dirs: list[str | Path], dev_dir: str | Pa
     checkpointer = Checkpointer(out_dir / "save", recoverables={
         "model": hp["model"], "counter": hp["epoch_counter"]})  # fmt: skip
     brain = CTCBrain(
-        modules={"model": hp["model"]}, opt_class=hp["opt_class"], hparams=hp,
+        modules={"model": hp["model"]}, hparams=hp,
+        opt_class=fused_optimizer(hp["opt_class"], device),
         run_opts={"device": device, "noprogressbar": not progress,
                   "ckpt_interval_minutes": 0, "max_grad_norm": hp["max_grad_norm"],
                   # bf16: autocast in training (CPUs with avx512_bf16 / AMX, GPUs)

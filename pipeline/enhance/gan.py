@@ -52,6 +52,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from pipeline import distributed as ddp
+from pipeline.config import fused_optimizer
 from pipeline.enhance.models import LSTMMapper, register_frontend
 from pipeline.enhance.train import ChunkStep
 
@@ -212,12 +213,12 @@ class GANStep(ChunkStep):
     def make_optimizers(self):
         lr, d_lr = self.conf["lr"], float(self.gan["d_lr"])
         d_group = [{"params": self.disc.parameters(), "lr_scale": d_lr / lr}]
+        adam = fused_optimizer(torch.optim.Adam)
         if self.gan["d_optimizer"] == "adam":
-            d_opt = torch.optim.Adam(d_group, lr=d_lr, betas=(0.5, 0.999))
+            d_opt = adam(d_group, lr=d_lr, betas=(0.5, 0.999))
         else:
-            d_opt = torch.optim.SGD(d_group, lr=d_lr, momentum=0.9)
-        g_opt = torch.optim.Adam(self.model.parameters(), lr=lr,
-                                 weight_decay=self.conf["weight_decay"])  # fmt: skip
+            d_opt = fused_optimizer(torch.optim.SGD)(d_group, lr=d_lr, momentum=0.9)
+        g_opt = adam(self.model.parameters(), lr=lr, weight_decay=self.conf["weight_decay"])
         return {"model": g_opt, "disc": d_opt}
 
     def inference_model(self):

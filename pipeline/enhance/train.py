@@ -44,7 +44,7 @@ from torch import nn
 from tqdm import tqdm
 
 from pipeline import distributed as ddp
-from pipeline.config import resolve_precision
+from pipeline.config import fused_optimizer, resolve_precision
 from pipeline.datadir import DataDirError
 from pipeline.enhance import STREAM_ABOVE_FRAMES, STREAM_BLOCK_FRAMES
 from pipeline.enhance.data import ParallelSet, StreamedPairs, grouped_metrics
@@ -161,8 +161,9 @@ class TrainStep:
         return {"model": self.model}
 
     def make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return {"model": torch.optim.Adam(self.model.parameters(), lr=self.conf["lr"],
-                                          weight_decay=self.conf["weight_decay"])}  # fmt: skip
+        adam = fused_optimizer(torch.optim.Adam)
+        return {"model": adam(self.model.parameters(), lr=self.conf["lr"],
+                              weight_decay=self.conf["weight_decay"])}  # fmt: skip
 
     def batches(self, data: NormalizedData, gen: torch.Generator):
         """Yield training minibatches for one epoch."""

@@ -250,6 +250,40 @@ def test_resolve_precision(monkeypatch):
         assert resolve_precision("auto", "cpu") == want
 
 
+def test_fused_optimizer_same_steps_as_the_default():
+    """train-am and the front-end trainers step fused Adam/AdamW/SGD kernels: the
+    same updates as the default (foreach) path to float rounding; a config's own
+    ``fused`` and optimizers without a fused kernel are left as they are."""
+    import functools
+
+    from pipeline.config import fused_optimizer
+
+    conf = functools.partial(torch.optim.AdamW, lr=0.01, weight_decay=0.01)
+    assert fused_optimizer(conf).keywords == {**conf.keywords, "fused": True}
+    own = functools.partial(torch.optim.AdamW, lr=0.01, fused=False)
+    assert fused_optimizer(own) is own
+    assert fused_optimizer(torch.optim.RMSprop) is torch.optim.RMSprop
+    assert fused_optimizer(conf, "meta") is conf
+    for make, kw in ((conf, {}), (torch.optim.Adam, {"lr": 0.01, "betas": (0.5, 0.999)}),
+                     (torch.optim.SGD, {"lr": 0.1, "momentum": 0.9})):  # fmt: skip
+        torch.manual_seed(0)
+        a = torch.nn.Linear(16, 8)
+        b = torch.nn.Linear(16, 8)
+        b.load_state_dict(a.state_dict())
+        w0 = a.weight.detach().clone()
+        oa, ob = make(a.parameters(), **kw), fused_optimizer(make)(b.parameters(), **kw)
+        assert ob.defaults["fused"] and not oa.defaults.get("fused")
+        for _ in range(5):
+            x = torch.randn(4, 16)
+            for m, o in ((a, oa), (b, ob)):
+                o.zero_grad()
+                m(x).pow(2).sum().backward()
+                o.step()
+        assert (a.weight - w0).abs().max() > 1e-3  # they did step
+        for pa, pb in zip(a.parameters(), b.parameters()):
+            torch.testing.assert_close(pa, pb, rtol=1e-5, atol=1e-6)
+
+
 def test_pasted_am_decodes_through_its_front_end_on_the_fly(tmp_path, feats_dirs):
     """An AM trained on paste-feats output (enhanced + unprocessed, 80-d) decodes
     raw features through ``--frontend`` exactly as it decodes the pasted dir; raw
