@@ -82,8 +82,10 @@ def _decode(args) -> int:
             return _fail(err, 2)
     am = None
     for data_dir, o in zip(args.dirs[::2], args.dirs[1::2]):
-        opts = dict(frontend=args.frontend, beam=args.beam, grammar=args.grammar, lm=lm)
-        if not args.force and decode_is_complete(args.am, data_dir, o, **opts):
+        opts = dict(frontend=args.frontend, beam=args.beam, grammar=args.grammar, lm=lm,
+                    frontend_precision=args.frontend_precision)  # fmt: skip
+        if not args.force and decode_is_complete(args.am, data_dir, o, device=args.device,
+                                                 **opts):  # fmt: skip
             print(f"skip: decode {o} (done)")
             continue
         am = am or LoadedAM(args.am, args.device)  # load once for every pair
@@ -196,6 +198,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="redo outputs that are complete (decode.json newer than the AM)")
     s.add_argument("--frontend", default=None,
                    help="front-end model dir: enhance features on the fly")  # fmt: skip
+    from pipeline.config import INFERENCE_PRECISIONS
+
+    s.add_argument("--frontend-precision", default="fp32", choices=INFERENCE_PRECISIONS,
+                   help="the --frontend model's arithmetic, as enhance --precision: "
+                        "fp32 (default), bf16, or auto (bf16 where the CPU has "
+                        "avx512_bf16 / AMX): the recipes enhance with auto, so auto "
+                        "gives the features their mct_<fe> AMs were trained on")  # fmt: skip
     s.add_argument("--beam", type=int, default=None,
                    help="1: CTC best path; N > 1: CTC prefix beam search (default 1; "
                         "with --lm the lexicon search's beam, default 50)")  # fmt: skip

@@ -102,9 +102,11 @@ def lm_options(lm=None, lexicon=None, lm_weight: float = 2.0,
 
 
 def decode_is_complete(am_dir, data_dir, out_dir, frontend=None, beam: int = 1,
-                       grammar: str | None = None, lm: dict | None = None) -> bool:
+                       grammar: str | None = None, lm: dict | None = None,
+                       frontend_precision: str = "fp32", device: str = "cpu") -> bool:  # fmt: skip
     """True if ``out_dir`` holds a finished decode (``decode.json`` is written
     last) of ``data_dir`` with the same options, newer than the AM's checkpoints."""
+    from pipeline.config import resolve_precision
     from pipeline.scoring import read_decode_meta
 
     meta = read_decode_meta(out_dir)
@@ -116,7 +118,10 @@ def decode_is_complete(am_dir, data_dir, out_dir, frontend=None, beam: int = 1,
             and meta.get("search") == _search_name(beam, grammar, lm)
             and meta.get("lm") == lm
             and meta.get("frontend_dir") == (str(Path(frontend).resolve())
-                                             if frontend else None))  # fmt: skip
+                                             if frontend else None)
+            # (decodes of older versions ran their front-end in fp32 and lack it)
+            and meta.get("frontend_precision", "fp32" if frontend else None)
+            == (resolve_precision(frontend_precision, device) if frontend else None))  # fmt: skip
     if grammar in ("grid", "grid-mbr"):  # (decodes of older versions lack them)
         from pipeline.asr.combine import SLOT_POST
 
@@ -143,13 +148,16 @@ def decode(am_dir: str | Path, data_dir: str | Path, out_dir: str | Path,
            frontend: str | Path | None = None, beam: int = 1,
            grammar: str | None = None, device: str = "cpu",
            batch_frames: int = 20000, am: LoadedAM | None = None,
-           lm: dict | None = None) -> dict:  # fmt: skip
+           lm: dict | None = None, frontend_precision: str = "fp32") -> dict:  # fmt: skip
     """Decode every utterance of ``data_dir`` and score it (see module doc).
 
     Args:
         frontend: a front-end model dir; its ``FeatureEnhancer`` enhances the
             features on the fly before CMVN (pasted beside them for an AM trained
             on pasted features: ``feats_type`` ``fbank+fbank`` in its am.json).
+        frontend_precision: the front-end's arithmetic (``fp32``, ``bf16``,
+            ``auto``; see ``enhance --precision``): ``auto`` matches the features
+            the recipes enhance, which their ``mct_<fe>`` AMs were trained on.
         beam: 1 = best path; > 1 = CTC prefix beam search with this beam.
         grammar: None / ``"none"``, ``"grid"`` (constrained Viterbi search),
             ``"grid-mbr"`` (constrained, per-slot posteriors) or ``"grid-snap"``
@@ -176,7 +184,7 @@ def decode(am_dir: str | Path, data_dir: str | Path, out_dir: str | Path,
     if frontend is not None:
         from pipeline.enhance import FeatureEnhancer  # lazily: optional front-end
 
-        enhancer = FeatureEnhancer.load(frontend, device=device)
+        enhancer = FeatureEnhancer.load(frontend, device=device, precision=frontend_precision)
     searcher = grid_search = slot_search = lm_search = None
     if lm is not None:
         from pipeline.asr.lm import LexiconLMSearch, LMError
@@ -278,6 +286,7 @@ def decode(am_dir: str | Path, data_dir: str | Path, out_dir: str | Path,
                 frontend=fe_name or (Path(frontend).name if frontend else "none"),
                 test_set=data_dir.name, data_dir=str(data_dir.resolve()),
                 frontend_dir=str(Path(frontend).resolve()) if frontend else None,
+                frontend_precision=enhancer.precision if enhancer is not None else None,
                 beam=beam, grammar=grammar or "none", search=_search_name(beam, grammar, lm),
                 lm=lm,
                 decode_s=round(elapsed, 2),

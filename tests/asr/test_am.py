@@ -287,8 +287,9 @@ def test_fused_optimizer_same_steps_as_the_default():
 def test_pasted_am_decodes_through_its_front_end_on_the_fly(tmp_path, feats_dirs):
     """An AM trained on paste-feats output (enhanced + unprocessed, 80-d) decodes
     raw features through ``--frontend`` exactly as it decodes the pasted dir; raw
-    40-d features without the front-end are a clear error naming paste-feats."""
-    from pipeline.asr.decode import decode
+    40-d features without the front-end are a clear error naming paste-feats;
+    ``frontend_precision`` bf16 decodes as the bf16-enhanced pasted dir does."""
+    from pipeline.asr.decode import decode, decode_is_complete
     from pipeline.asr.train import train_am
     from pipeline.enhance import FeatureEnhancer
     from pipeline.enhance.train import train_enhancer
@@ -316,6 +317,25 @@ def test_pasted_am_decodes_through_its_front_end_on_the_fly(tmp_path, feats_dirs
     with pytest.raises(DataDirError, match="40-dim features.*80-dim.*paste-feats"):
         decode(am, dev, tmp_path / "raw")
     assert not (tmp_path / "raw" / "decode.json").exists()
+    # --frontend-precision bf16: what the recipes' `enhance --precision auto` wrote
+    # (on a CPU with avx512_bf16 / AMX), not the fp32 decode's features
+    enh16 = FeatureEnhancer.load(fe, precision="bf16")
+    enh16.enhance_datadir(dev, tmp_path / "enh16" / "dev")
+    paste_feats([tmp_path / "enh16" / "dev", dev], tmp_path / "paste16" / "dev")
+    off16 = decode(am, tmp_path / "paste16" / "dev", tmp_path / "off16")
+    on16 = decode(am, dev, tmp_path / "on16", frontend=fe, frontend_precision="bf16")
+    assert (tmp_path / "on16" / "hyp").read_text() == (tmp_path / "off16" / "hyp").read_text()
+    assert on16["n_err"] == off16["n_err"]
+    assert json.loads((tmp_path / "on16" / "decode.json").read_text())[
+        "frontend_precision"] == "bf16"
+    assert json.loads((tmp_path / "on" / "decode.json").read_text())[
+        "frontend_precision"] == "fp32"
+    # a finished decode is redone for another front-end precision, not reused
+    assert decode_is_complete(am, dev, tmp_path / "on", frontend=fe)
+    assert not decode_is_complete(am, dev, tmp_path / "on", frontend=fe,
+                                  frontend_precision="bf16")  # fmt: skip
+    assert decode_is_complete(am, dev, tmp_path / "on16", frontend=fe,
+                              frontend_precision="bf16")  # fmt: skip
 
 
 def test_init_from_another_am(tmp_path, feats_dirs):
