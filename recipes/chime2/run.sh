@@ -21,6 +21,9 @@
 #      found under --wsj0-root, else a Kneser-Ney trigram of the training text),
 #      LM weight and word score tuned on dev_dt_05_noisy with the mct AM; also
 #      decoded without the LM -> exp_track2/nolm/<am>/decode_*
+#      Track 1 with two or more front-ends: their mct_<fe> AMs combined (GRID slot
+#      posteriors averaged: combine-decodes) -> exp_track1/mct_<fe1>+<fe2>+.../
+#      decode_<fe1>+<fe2>+..._<set>, scored and reported beside them
 #   6  score and report (Track 1: keyword accuracy per SNR; Track 2: WER per SNR,
 #      exp_track2/report.md with the LM, exp_track2/nolm/report.md without)
 set -euo pipefail
@@ -234,6 +237,14 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
   fi
   log "Stage 5: decode ($decode_opts): AM x front-end x {$test_sets} -> $exp/<am>/decode_<fe>_<set>"
   decode_every "$exp"
+  combo=""; for fe in $frontends; do combo="$combo+$fe"; done; combo=${combo#+}
+  if [ "$track" = 1 ] && [ "$combo" != "${combo#*+}" ]; then  # two or more front-ends
+    log "Stage 5: combine mct_{${combo//+/,}} (slot posteriors) -> $exp/mct_$combo/decode_${combo}_<set>"
+    dirs=""; for fe in $frontends; do dirs="$dirs $exp/mct_$fe/decode_$fe"; done
+    # shellcheck disable=SC2086  # $dirs: several dirs
+    run_step "$exp/mct_$combo/log/combine.log" python -m pipeline combine-decodes \
+      $forceflag --out "$exp/mct_$combo/decode_$combo" $dirs --sets "$test_sets"
+  fi
   if [ "$track" = 2 ]; then
     log "Stage 5: decode without the LM (best path) -> $exp/nolm/<am>/decode_<fe>_<set>"
     decode_opts=""

@@ -102,8 +102,9 @@ def test_track1_end_to_end_on_simgrid_laid_out_as_chime2(tmp_path):
     """Stages 0-6 of the Track 1 recipe on the quick simgrid corpus in CHiME-2's
     layout: Kaldi's data-dir names, a front-end, its AM (on the enhanced features
     pasted beside the unprocessed ones: --fe-am-input paste; Track 2's test has the
-    default), GRID-constrained decoding, keyword accuracy per SNR, and a clean AM
-    that recognizes clean speech."""
+    default), GRID-constrained decoding, keyword accuracy per SNR, a clean AM
+    that recognizes clean speech, and the combination of the two mct_<fe> AMs
+    scored beside them."""
     import json
 
     from data_prep.simgrid import prepare_simgrid
@@ -112,10 +113,12 @@ def test_track1_end_to_end_on_simgrid_laid_out_as_chime2(tmp_path):
     pkg = _grid_package(dirs["train_clean"].parent, tmp_path / "CHiME2")
     conf = tmp_path / "fe_conf"
     conf.mkdir()
-    shutil.copy(REPO / "recipes/simgrid/conf/enhance_dnn_quick.yaml", conf / "enhance_dnn.yaml")
+    for fe in ("dnn", "lstm"):
+        shutil.copy(REPO / f"recipes/simgrid/conf/enhance_{fe}_quick.yaml",
+                    conf / f"enhance_{fe}.yaml")  # fmt: skip
     root = _copy_recipes(tmp_path)
     simconf = root / "recipes/simgrid/conf"
-    r = _run(root, "--track", "1", "--chime2-root", str(pkg), "--frontends", "dnn",
+    r = _run(root, "--track", "1", "--chime2-root", str(pkg), "--frontends", "dnn lstm",
              "--enh-conf", str(conf), "--am-conf", str(simconf / "am_quick.yaml"),
              "--am-clean-conf", str(simconf / "am_clean_quick.yaml"),
              "--fe-am-input", "paste")  # fmt: skip
@@ -139,7 +142,12 @@ def test_track1_end_to_end_on_simgrid_laid_out_as_chime2(tmp_path):
     assert Path(meta["data_dir"]).parent.name == "paste_dnn"
     meta = json.loads((exp / "mct/decode_dnn_test_grid_noisy_0dB/decode.json").read_text())
     assert Path(meta["data_dir"]).parent.name == "enh_dnn"
-    assert (exp / "report.md").is_file()
+    combo = got[("mct_dnn+lstm", "dnn+lstm", "test_grid_noisy_m6dB")]
+    assert combo["keyword_acc"] is not None and combo["n_words"] == kw["n_words"]
+    meta = json.loads((exp / "mct_dnn+lstm/decode_dnn+lstm_test_grid_noisy_m6dB/decode.json")
+                      .read_text())  # fmt: skip
+    assert [Path(m).parent.name for m in meta["members"]] == ["mct_dnn", "mct_lstm"]
+    assert "mct_dnn+lstm" in (exp / "report.md").read_text()
 
 
 def _wsj_package(simwsj_dir: Path, root: Path) -> tuple[Path, Path]:
@@ -213,7 +221,9 @@ def test_track2_end_to_end_on_simwsj_laid_out_as_chime2(tmp_path):
     pkg, wsj0 = _wsj_package(dirs["train_clean"].parent, tmp_path)
     conf = tmp_path / "fe_conf"
     conf.mkdir()
-    shutil.copy(REPO / "recipes/simgrid/conf/enhance_dnn_quick.yaml", conf / "enhance_dnn.yaml")
+    for fe in ("dnn", "lstm"):
+        shutil.copy(REPO / f"recipes/simgrid/conf/enhance_{fe}_quick.yaml",
+                    conf / f"enhance_{fe}.yaml")  # fmt: skip
     root = _copy_recipes(tmp_path)
     r = _run(root, "--track", "2", "--chime2-root", str(pkg), "--wsj0-root", str(wsj0),
              "--frontends", "dnn", "--enh-conf", str(conf),
