@@ -47,6 +47,7 @@ am_conf=""         # default: Track 1 ../simgrid/conf/am_default.yaml, Track 2 c
 am_clean_conf=""   # Track 1's clean AM (default: --am-conf)
 lm=""              # Track 2's ARPA LM (default: WSJ0's, else built from the training text)
 . ../utils/lm.sh   # --lm-order --lm-weights --word-scores, tune_lm
+. ../utils/combine.sh  # combine_mct: the mct_<fe> AMs' system combination
 . ../utils/scale_opts.sh  # --cmd --slurm-conf --ngpu, scale_setup
 
 help_message="Usage: $0 --track 1|2 --chime2-root DIR [--wsj0-root DIR] [options]
@@ -240,10 +241,7 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
   combo=""; for fe in $frontends; do combo="$combo+$fe"; done; combo=${combo#+}
   if [ "$track" = 1 ] && [ "$combo" != "${combo#*+}" ]; then  # two or more front-ends
     log "Stage 5: combine mct_{${combo//+/,}} (slot posteriors) -> $exp/mct_$combo/decode_${combo}_<set>"
-    dirs=""; for fe in $frontends; do dirs="$dirs $exp/mct_$fe/decode_$fe"; done
-    # shellcheck disable=SC2086  # $dirs: several dirs
-    run_step "$exp/mct_$combo/log/combine.log" python -m pipeline combine-decodes \
-      $forceflag --out "$exp/mct_$combo/decode_$combo" $dirs --sets "$test_sets"
+    combine_mct "$exp" "$combo" "$test_sets"
   fi
   if [ "$track" = 2 ]; then
     log "Stage 5: decode without the LM (best path) -> $exp/nolm/<am>/decode_<fe>_<set>"

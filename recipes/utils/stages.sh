@@ -21,6 +21,7 @@
 # beside the next AM's training), $nj one-thread jobs at a time (on 2 cores
 # 1.6x the throughput of 2-thread jobs).
 
+. ../utils/combine.sh  # combine_mct (stage 5's system combination; chime2 shares it)
 scale_setup  # --cmd, --slurm-conf, --ngpu (recipes/utils/scale_opts.sh)
 forceflag=""
 $force && forceflag="--force"
@@ -214,12 +215,9 @@ stage_decode() {  # stage 5 [OUT_ROOT]: decodes with $decode_opts under OUT_ROOT
       decode_all "$1" "$2" "$3" "$out_root" "$decode_opts"
   }
   combine_all() {  # combine_all SEED OUT_ROOT COMBO: CNC of the mct_<fe> decodes, every test set
-    local o fe dirs=""
+    local o
     o=$(exp_of "$1"); o="$2${o#exp}"  # exp/seed<N> -> OUT_ROOT/seed<N>
-    for fe in ${3//+/ }; do dirs="$dirs $o/mct_$fe/decode_$fe"; done
-    # shellcheck disable=SC2086  # $dirs: several dirs
-    run_step "$o/mct_$3/log/combine.log" python -m pipeline combine-decodes $forceflag \
-      --out "$o/mct_$3/decode_$3" $dirs --sets "$test_sets"
+    combine_mct "$o" "$3" "$test_sets"
   }
   local combo after
   combo=$(combo_frontend)
