@@ -74,6 +74,14 @@ def snap_to_grid(words: list[str]) -> list[str]:
     return out[::-1]
 
 
+def _as_arrays(log_probs, lens) -> tuple[np.ndarray, np.ndarray]:
+    """``(B, T, V)`` log posteriors as float64 and ``(B,)`` lengths as int64 numpy
+    arrays, from torch tensors (any device) or array-likes."""
+    lp = np.asarray(log_probs.detach().cpu() if hasattr(log_probs, "detach")
+                    else log_probs, dtype=np.float64)  # fmt: skip
+    return lp, np.asarray(lens.cpu() if hasattr(lens, "cpu") else lens, dtype=np.int64)
+
+
 class GridSearch:
     """Exact CTC Viterbi search through the GRID grammar automaton.
 
@@ -111,9 +119,7 @@ class GridSearch:
         """``log_probs``: ``(B, T, V)`` (torch or numpy) log posteriors; ``lens``:
         ``(B,)`` valid frames. Returns the best sentence (6 words) per utterance,
         or ``[]`` when an utterance has fewer frames than slots."""
-        lp = np.asarray(log_probs.detach().cpu() if hasattr(log_probs, "detach")
-                        else log_probs, dtype=np.float64)  # fmt: skip
-        lens = np.asarray(lens.cpu() if hasattr(lens, "cpu") else lens, dtype=np.int64)
+        lp, lens = _as_arrays(log_probs, lens)
         B, T, _ = lp.shape
         S = len(self.slots)
         neg = -np.inf
@@ -208,9 +214,7 @@ class GridMBRSearch(GridSearch):
         """Per utterance, one array per slot: ``P(slot k = w)`` over
         ``self.slot_words[k]`` (each sums to 1), or None when the utterance has
         fewer frames than slots. ``log_probs``: ``(B, T, V)``; ``lens``: ``(B,)``."""
-        lp = np.asarray(log_probs.detach().cpu() if hasattr(log_probs, "detach")
-                        else log_probs, dtype=np.float64)  # fmt: skip
-        lens = np.asarray(lens.cpu() if hasattr(lens, "cpu") else lens, dtype=np.int64)
+        lp, lens = _as_arrays(log_probs, lens)
         B, T, _ = lp.shape
         S = len(self.slots)
         neg = -np.inf

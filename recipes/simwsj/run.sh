@@ -33,13 +33,8 @@ Stages: 0 synthesize simwsj, 1 features (+CMVN), 2 train front-ends, 3 enhance,
 6 score and report (exp/report.md with the LM, exp/nolm/report.md without)."
 . ../utils/parse_options.sh
 . ../utils/path.sh  # after the options: --help works before anything is installed
+recipe_opts_check "$@"  # no arguments left, --device; size and conf_sfx from --quick
 
-if [ $# -ne 0 ]; then echo "$0: unexpected argument '$1' (see --help)" >&2; exit 2; fi
-case "$device" in cpu|cuda) ;; *) echo "$0: --device must be cpu or cuda" >&2; exit 2 ;; esac
-
-size=default
-conf_sfx=""
-if $quick; then size=quick; conf_sfx="_quick"; fi
 am_conf=conf/am_default.yaml; am_clean_conf=conf/am_default.yaml
 if $quick; then am_conf=conf/am_quick.yaml; am_clean_conf=conf/am_quick.yaml; fi
 decode_opts=""  # set in stage 5 from the tuned LM

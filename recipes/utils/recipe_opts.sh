@@ -36,3 +36,13 @@ common_help="  --stage N          first stage to run (default $stage)
   --seeds LIST       training seeds, e.g. \"0 1 2\": stages 2-5 once per seed; seed 0
                      writes exp/<am>, seed N exp/seed<N>/<am> (default: --seed)
 $scale_help"
+
+# after parse_options.sh: recipe_opts_check "$@" (no positional arguments are left,
+# --device is known) and size / conf_sfx from --quick
+recipe_opts_check() {
+  if [ $# -ne 0 ]; then echo "$0: unexpected argument '$1' (see --help)" >&2; exit 2; fi
+  case "$device" in cpu|cuda) ;; *) echo "$0: --device must be cpu or cuda" >&2; exit 2 ;; esac
+  size=default
+  conf_sfx=""
+  if $quick; then size=quick; conf_sfx="_quick"; fi
+}

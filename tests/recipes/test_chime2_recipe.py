@@ -98,6 +98,15 @@ def _grid_package(simgrid_dir: Path, root: Path) -> Path:
     return root
 
 
+def _quick_fe_confs(conf: Path) -> Path:
+    """--enh-conf DIR with simgrid's quick dnn and lstm front-end configs."""
+    conf.mkdir()
+    for fe in ("dnn", "lstm"):
+        shutil.copy(REPO / f"recipes/simgrid/conf/enhance_{fe}_quick.yaml",
+                    conf / f"enhance_{fe}.yaml")  # fmt: skip
+    return conf
+
+
 def test_track1_end_to_end_on_simgrid_laid_out_as_chime2(tmp_path):
     """Stages 0-6 of the Track 1 recipe on the quick simgrid corpus in CHiME-2's
     layout: Kaldi's data-dir names, a front-end, its AM (on the enhanced features
@@ -111,11 +120,7 @@ def test_track1_end_to_end_on_simgrid_laid_out_as_chime2(tmp_path):
 
     dirs = prepare_simgrid(tmp_path / "simgrid", size="quick", seed=0, nj=2, progress=False)
     pkg = _grid_package(dirs["train_clean"].parent, tmp_path / "CHiME2")
-    conf = tmp_path / "fe_conf"
-    conf.mkdir()
-    for fe in ("dnn", "lstm"):
-        shutil.copy(REPO / f"recipes/simgrid/conf/enhance_{fe}_quick.yaml",
-                    conf / f"enhance_{fe}.yaml")  # fmt: skip
+    conf = _quick_fe_confs(tmp_path / "fe_conf")
     root = _copy_recipes(tmp_path)
     simconf = root / "recipes/simgrid/conf"
     r = _run(root, "--track", "1", "--chime2-root", str(pkg), "--frontends", "dnn lstm",
@@ -219,11 +224,7 @@ def test_track2_end_to_end_on_simwsj_laid_out_as_chime2(tmp_path):
 
     dirs = prepare_simwsj(tmp_path / "simwsj", size="quick", seed=0, nj=2, progress=False)
     pkg, wsj0 = _wsj_package(dirs["train_clean"].parent, tmp_path)
-    conf = tmp_path / "fe_conf"
-    conf.mkdir()
-    for fe in ("dnn", "lstm"):
-        shutil.copy(REPO / f"recipes/simgrid/conf/enhance_{fe}_quick.yaml",
-                    conf / f"enhance_{fe}.yaml")  # fmt: skip
+    conf = _quick_fe_confs(tmp_path / "fe_conf")
     root = _copy_recipes(tmp_path)
     r = _run(root, "--track", "2", "--chime2-root", str(pkg), "--wsj0-root", str(wsj0),
              "--frontends", "dnn", "--enh-conf", str(conf),
