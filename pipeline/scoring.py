@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.grid import KEYWORDS, is_grid
+from pipeline.stamp import atomic_text
 
 logger = logging.getLogger(__name__)
 
@@ -514,14 +515,6 @@ def _meta(exp_root: Path) -> dict:
                 ams[am_dir.name] = {"combination_of": [m[0] for m in members]}
                 break
     return {"packages": versions, "acoustic_models": ams}
-
-
-def atomic_text(path: Path, text: str) -> None:
-    """Write ``path`` through a temp file beside it and a rename: a reader never
-    sees half of it."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _csv(records: list[dict]) -> str:

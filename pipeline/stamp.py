@@ -175,6 +175,15 @@ def _torchrun() -> bool:
     return os.environ.get("LOCAL_RANK") is not None
 
 
+def atomic_text(path: str | Path, text: str) -> None:
+    """Write ``path`` through a temp file beside it and a rename: a reader never
+    sees half of it (the project's one tmp + rename text writer)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
 def write_request(exp: str | Path, request: dict) -> None:
     if _torchrun():
         from pipeline import distributed as ddp
@@ -183,9 +192,7 @@ def write_request(exp: str | Path, request: dict) -> None:
             return
     exp = Path(exp)
     exp.mkdir(parents=True, exist_ok=True)
-    tmp = exp / f".{REQUEST_FILE}.tmp"
-    tmp.write_text(json.dumps(request, indent=1, sort_keys=True) + "\n")
-    os.replace(tmp, exp / REQUEST_FILE)
+    atomic_text(exp / REQUEST_FILE, json.dumps(request, indent=1, sort_keys=True) + "\n")
 
 
 def mark_done(exp: str | Path) -> None:

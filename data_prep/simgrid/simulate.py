@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import logging
 import multiprocessing as mp
-import os
 import shutil
 import tempfile
 import time
@@ -25,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline import grid
+from pipeline.stamp import atomic_text
 
 from . import noise, rooms, speakers
 
@@ -443,8 +443,8 @@ def prepare_simgrid(out_dir, size: str = "quick", seed: int = 0, nj: int = 1,
                                  for s in speakers.SPLIT_BABBLE[sp]],
                 rooms={sp: [r.as_dict() for r in plan["rooms"][sp]] for sp in SPLITS},
                 utts=sorted(infos, key=lambda d: d["utt"].encode()))
-    _atomic_write(out_dir / "simgrid_info.json", json.dumps(meta, indent=1))
-    _atomic_write(done, json.dumps(_done_info(size, seed)))
+    atomic_text(out_dir / "simgrid_info.json", json.dumps(meta, indent=1))
+    atomic_text(done, json.dumps(_done_info(size, seed)))
     logger.info("simgrid %s: %d utterances in %.1f s (materials %.1f s, nj=%d)",
                 size, n_utts, time.time() - t_start, t_mat, nj)
     return result
@@ -454,12 +454,6 @@ def _phase1(seed, kind, obj, babble_s):
     if kind == "rir":
         return _task_room(obj)
     return _task_babble(seed, obj, babble_s)
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def _write_datadirs(DataDir, infos: list[dict], out_dir: Path, wav_dir: Path,

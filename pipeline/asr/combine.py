@@ -110,8 +110,8 @@ def combine_decodes(out_dir: str | Path, in_dirs: list[str | Path]) -> dict:
     Raises :class:`DataDirError` naming the dir when a member is not a finished
     GRID-constrained decode, or the members decoded other test sets or other
     references."""
-    from pipeline.scoring import (atomic_text, frontend_of_decode_dir, read_text,
-                                  write_decode_scores)
+    from pipeline.scoring import frontend_of_decode_dir, read_text, write_decode_scores
+    from pipeline.stamp import atomic_text
 
     out_dir = Path(out_dir)
     in_dirs = [Path(d) for d in in_dirs]

@@ -173,7 +173,8 @@ def decode(am_dir: str | Path, data_dir: str | Path, out_dir: str | Path,
     from pipeline.asr.combine import slot_vector, write_slot_posteriors
     from pipeline.asr.grammar import GridMBRSearch, GridSearch, snap_to_grid
     from pipeline.asr.train import greedy_ids
-    from pipeline.scoring import atomic_text, frontend_of_decode_dir, write_decode_scores
+    from pipeline.scoring import frontend_of_decode_dir, write_decode_scores
+    from pipeline.stamp import atomic_text
 
     if grammar not in (None, *GRAMMARS):
         raise ValueError(f"unknown grammar '{grammar}' ({', '.join(GRAMMARS)})")

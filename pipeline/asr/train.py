@@ -26,7 +26,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import random
 import time
 from pathlib import Path
@@ -41,7 +40,7 @@ from pipeline.asr import AM_OUTPUTS, DEFAULT_CONFIG  # noqa: F401 - re-exported
 from pipeline.config import PRECISIONS, fused_optimizer, resolve_precision
 from pipeline.datadir import DataDirError
 from pipeline.make_feats import feats_kind
-from pipeline.stamp import finished_stamp, mark_done
+from pipeline.stamp import atomic_text, finished_stamp, mark_done
 
 logger = logging.getLogger(__name__)
 
@@ -404,9 +403,7 @@ def train_am(config: str | Path, train_dirs: list[str | Path], dev_dir: str | Pa
                 init=None if init is None else str(Path(init).resolve()),
                 init_offset=init_offset)  # fmt: skip
     if main:
-        tmp = out_dir / ".am.json.tmp"
-        tmp.write_text(json.dumps(meta, indent=1) + "\n")
-        os.replace(tmp, out_dir / "am.json")
+        atomic_text(out_dir / "am.json", json.dumps(meta, indent=1) + "\n")
     (logger.info if main else logger.debug)("train-am: %d train utts (%d frames), %d dev, %d tokens (%s), "
                 "%d params, %s; data ready in %.1f s", len(entries),
                 sum(e["num_frames"] for e in entries.values()), len(dev_entries),

@@ -49,7 +49,7 @@ from pipeline.datadir import DataDirError
 from pipeline.enhance import STREAM_ABOVE_FRAMES, STREAM_BLOCK_FRAMES
 from pipeline.enhance.data import ParallelSet, StreamedPairs, grouped_metrics
 from pipeline.enhance.models import FeatureMapper, build_model
-from pipeline.stamp import mark_done
+from pipeline.stamp import atomic_text, mark_done
 
 logger = logging.getLogger(__name__)
 
@@ -76,10 +76,8 @@ TRAIN_DEFAULTS = {
 def _write_config(path: Path, conf: dict) -> None:
     import yaml
 
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("# as trained: every value, defaults included\n"
-                   + yaml.safe_dump(json.loads(json.dumps(conf)), sort_keys=False))
-    os.replace(tmp, path)
+    atomic_text(path, "# as trained: every value, defaults included\n"
+                + yaml.safe_dump(json.loads(json.dumps(conf)), sort_keys=False))
 
 
 def _write_atomic(path: Path, obj) -> None:
@@ -564,9 +562,7 @@ def update_metrics(exp: Path, new: dict, eval_name: str | None = None) -> dict:
         cur = {**new, "eval": evals}
     else:
         cur.setdefault("eval", {})[eval_name] = new
-    tmp = path.with_name(".metrics.json.tmp")
-    tmp.write_text(json.dumps(cur, indent=1) + "\n")
-    os.replace(tmp, path)
+    atomic_text(path, json.dumps(cur, indent=1) + "\n")
     return cur
 
 
