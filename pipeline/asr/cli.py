@@ -61,7 +61,8 @@ def _train_am(args) -> int:
 def _decode(args) -> int:
     import torch
 
-    from pipeline.asr.decode import LoadedAM, decode, decode_is_complete, lm_options
+    from pipeline.asr.decode import (LoadedAM, decode, decode_is_complete, lm_options,
+                                     phase_offsets)
 
     torch.set_num_threads(args.threads)
     if args.beam is None:
@@ -75,6 +76,11 @@ def _decode(args) -> int:
     lm = lm_options(args.lm, args.lexicon, args.lm_weight, args.word_score)
     if args.beam < 1:
         return _fail("--beam must be >= 1", 2)
+    if args.phases < 1:
+        return _fail("--phases must be >= 1", 2)
+    if args.phases > 1 and args.grammar not in ("grid", "grid-mbr"):
+        return _fail("--phases > 1 needs --grammar grid or grid-mbr (the phases' slot "
+                     "posteriors are averaged)", 2)  # fmt: skip
     if len(args.dirs) % 2:
         return _fail("expected DATA_DIR OUT_DIR pairs", 2)
     for o in args.dirs[1::2]:
@@ -83,12 +89,18 @@ def _decode(args) -> int:
     am = None
     for data_dir, o in zip(args.dirs[::2], args.dirs[1::2]):
         opts = dict(frontend=args.frontend, beam=args.beam, grammar=args.grammar, lm=lm,
-                    frontend_precision=args.frontend_precision)  # fmt: skip
+                    frontend_precision=args.frontend_precision, phases=args.phases,
+                    am_precision=args.am_precision)  # fmt: skip
         if not args.force and decode_is_complete(args.am, data_dir, o, device=args.device,
                                                  **opts):  # fmt: skip
             print(f"skip: decode {o} (done)")
             continue
-        am = am or LoadedAM(args.am, args.device)  # load once for every pair
+        if am is None:  # load once for every pair
+            try:
+                am = LoadedAM(args.am, args.device, args.am_precision)
+                phase_offsets(am.stride, args.phases)
+            except ValueError as e:
+                return _fail(e, 2)
         r = decode(args.am, data_dir, o, device=args.device, am=am, **opts)
         print(f"{o}: WER {r['wer']:.2f}% ({r['n_err']}/{r['n_words']})")
     return 0
@@ -227,6 +239,16 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "alignment (forward-backward; minimum Bayes risk); "
                         "grid-snap: snap the free hypothesis onto the grammar "
                         "afterwards")  # fmt: skip
+    s.add_argument("--phases", type=int, default=1, metavar="N",
+                   help="GRID grammars: decode each utterance at N subsampling phases "
+                        "(the features shifted by 0, stride/N, ... frames; 1 to the "
+                        "AM's stride) and average their slot posteriors, each slot "
+                        "taking its most probable word (default 1; the simgrid and "
+                        "chime2 Track 1 recipes use 3)")  # fmt: skip
+    s.add_argument("--am-precision", default="fp32", choices=INFERENCE_PRECISIONS,
+                   help="the AM's arithmetic: fp32 (default), bf16 (autocast), or "
+                        "auto (bf16 when the AM was trained in bf16 and the device "
+                        "runs it fast, as the recipes decode)")  # fmt: skip
     add_device(s)
     add_threads(s)
     s.set_defaults(func=_decode)

@@ -199,8 +199,10 @@ if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
   pool_wait
 fi
 
-decode_opts=""  # Track 1: --grammar grid; Track 2: set from the tuned LM
-[ "$track" = 1 ] && decode_opts="--grammar grid"
+decode_opts=""  # Track 1: the GRID grammar as simgrid decodes it; Track 2: set from the tuned LM
+# (--phases 3 needs an AM stride of 3 or more: --am-conf with a smaller one fails
+# here with that message)
+[ "$track" = 1 ] && decode_opts="--grammar grid --phases 3 --am-precision auto"
 if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
   decode_all() {  # decode_all AM FRONTEND OUT_ROOT
     local src=$data pairs=""

@@ -41,7 +41,7 @@ def test_mct_ids_made_unique(feats_dirs):
     assert entries["spk0_000-clean"]["cmvn_key"] != entries["spk0_000-noisy"]["cmvn_key"]
 
 
-def test_train_resume_decode(tmp_path, feats_dirs):
+def test_train_resume_decode(tmp_path, feats_dirs, monkeypatch):
     from pipeline.asr.decode import decode
     from pipeline.asr.train import train_am
 
@@ -95,6 +95,63 @@ def test_train_resume_decode(tmp_path, feats_dirs):
     mbr = dict(ln.split(maxsplit=1) for ln in (out4 / "hyp").read_text().splitlines())
     assert mbr == {u: " ".join(slot_decision(v)) for u, v in post.items()}
     assert json.loads((out4 / "decode.json").read_text())["search"] == "grid-mbr"
+    _check_phases(tmp_path, exp, feats_dirs["dev"], post, monkeypatch)
+
+
+def _check_phases(tmp_path, exp, dev, post1, monkeypatch):
+    """decode --phases: the slot posteriors are the mean over the shifted inputs'
+    (computed here one utterance at a time), the words their per-slot best."""
+    from pipeline.asr.combine import read_slot_posteriors, slot_decision, slot_vector
+    from pipeline.asr.data import iter_features
+    from pipeline.asr.decode import (LoadedAM, decode, decode_is_complete, phase_offsets,
+                                     resolve_am_precision)
+    from pipeline.asr.grammar import GridMBRSearch
+
+    assert phase_offsets(6, 3) == [0, 2, 4] and phase_offsets(3, 3) == [0, 1, 2]
+    assert phase_offsets(6, 2) == [0, 3] and phase_offsets(4, 1) == [0]
+    for bad in (0, 4):
+        with pytest.raises(ValueError, match="phases"):
+            phase_offsets(3, bad)
+    out = tmp_path / "exp" / "mct" / "decode_none_dev_phases"
+    decode(exp, dev, out, grammar="grid", phases=3)
+    am = LoadedAM(exp)
+    assert am.stride == 3 and am.precision == "fp32"
+    mbr = GridMBRSearch(am.tokens.units)
+    want = {}
+    for u, f in iter_features(dev, am.meta["cmvn"], am.meta["norm_vars"], am.global_cmvn):
+        vs = []
+        for off in (0, 1, 2):
+            lp, lens = am.log_probs([f[off:]])
+            vs.append(slot_vector(mbr.slot_posteriors(lp, lens)[0], mbr.slot_words))
+        want[u] = np.mean(vs, axis=0)
+    got = read_slot_posteriors(out)
+    assert sorted(got) == sorted(want)
+    for u in want:
+        np.testing.assert_allclose(got[u], want[u], atol=1e-4)
+    assert any(np.abs(got[u] - post1[u]).max() > 1e-3 for u in got)  # not phase 0 only
+    hyps = dict(ln.split(maxsplit=1) for ln in (out / "hyp").read_text().splitlines())
+    assert hyps == {u: " ".join(slot_decision(v)) for u, v in got.items()}
+    meta = json.loads((out / "decode.json").read_text())
+    assert (meta["search"], meta["phases"], meta["am_precision"]) == (
+        "grid-mbr-3phases", 3, "fp32")
+    assert decode_is_complete(exp, dev, out, grammar="grid", phases=3)
+    assert not decode_is_complete(exp, dev, out, grammar="grid", phases=2)
+    assert not decode_is_complete(exp, dev, out, grammar="grid", phases=3, am_precision="bf16")
+    with pytest.raises(ValueError, match="GRID-constrained"):
+        decode(exp, dev, tmp_path / "x", phases=2)
+    # --am-precision auto: bf16 only for an AM trained in bf16, where bf16 is fast
+    assert resolve_am_precision("auto", {"precision": "fp32"}) == "fp32"
+    assert resolve_am_precision("bf16", {"precision": "fp32"}) == "bf16"
+    for fast in ("bf16", "fp32"):
+        monkeypatch.setattr("pipeline.config.resolve_precision", lambda p, d="cpu": fast)
+        assert resolve_am_precision("auto", {"precision": "bf16"}) == fast
+    monkeypatch.undo()
+    # bf16 autocast: the same words as fp32 for (nearly) every utterance
+    out16 = tmp_path / "exp" / "mct" / "decode_none_dev_phases16"
+    decode(exp, dev, out16, grammar="grid", phases=3, am_precision="bf16")
+    assert json.loads((out16 / "decode.json").read_text())["am_precision"] == "bf16"
+    h16 = dict(ln.split(maxsplit=1) for ln in (out16 / "hyp").read_text().splitlines())
+    assert sum(h16[u] == hyps[u] for u in hyps) >= len(hyps) - 1
 
 
 def test_cli_train_am_and_decode(tmp_path, feats_dirs):
@@ -111,6 +168,12 @@ def test_cli_train_am_and_decode(tmp_path, feats_dirs):
     with pytest.raises(SystemExit) as e:
         main(["decode", "--am", str(exp)])
     assert e.value.code == 2
+    # --phases: GRID searches only, at most the AM's stride (am_quick: 3)
+    assert main(["decode", "--am", str(exp), "--phases", "2", str(feats_dirs["dev"]),
+                 str(tmp_path / "p2")]) == 2  # fmt: skip
+    assert main(["decode", "--am", str(exp), "--phases", "4", "--grammar", "grid",
+                 str(feats_dirs["dev"]), str(tmp_path / "p4")]) == 2  # fmt: skip
+    assert not (tmp_path / "p2").exists() and not (tmp_path / "p4" / "hyp").exists()
 
 
 def test_spec_augment_freq_warp_stretches_the_mel_axis():

@@ -156,6 +156,8 @@ def test_combination_is_the_members_average(recipe):
     combo = "+".join(fes)
     for s in ("test_clean", "test_noisy_m6dB"):
         members = [read_slot_posteriors(exp / f"mct_{fe}" / f"decode_{fe}_{s}") for fe in fes]
+        meta = json.loads((exp / "mct_dnn" / f"decode_dnn_{s}" / "decode.json").read_text())
+        assert (meta["phases"], meta["search"]) == (3, "grid-mbr-3phases")  # run.sh's
         hyp = read_text(exp / f"mct_{combo}" / f"decode_{combo}_{s}" / "hyp")
         assert len(hyp) == 24
         for u, h in hyp.items():
