@@ -4,6 +4,7 @@ lhotse's Kaldi importer."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
