@@ -197,22 +197,28 @@ stage_ams() {  # stage 4
 stage_decode() {  # stage 5 [OUT_ROOT]: decodes with $decode_opts under OUT_ROOT (default exp)
   local out_root=${1:-exp} sd am fe
   log "Stage 5: decode ($decode_opts): AM x front-end x {$test_sets} (seeds $seeds) -> $out_root/<am>/decode_<fe>_<set>"
-  decode_all() {  # decode_all AM FRONTEND SEED OUT_ROOT OPTS: every test set (data/ or its enh_<fe>)
-    local src=data pairs="" e o s
+  decode_all() {  # decode_all AM "FRONTEND..." SEED OUT_ROOT OPTS: every test set (data/ or
+    # its enh_<fe>) of every front-end, in one process (one start-up and AM load)
+    local src pairs="" e o s fe
     e="$(exp_of "$3")/$1"
     o="$4/${e#exp}"; o="${o%/}"; o="${o/\/\//\/}"
-    [ "$2" = none ] || src=$(enh_of "$3" "$2")
-    [ "$1" = "mct_$2" ] && src=$(am_data_of "$3" "$2")  # its own input (--fe-am-input)
-    for s in $test_sets; do pairs="$pairs $src/$s $o/decode_$2_$s"; done
+    for fe in $2; do
+      src=data
+      [ "$fe" = none ] || src=$(enh_of "$3" "$fe")
+      [ "$1" = "mct_$fe" ] && src=$(am_data_of "$3" "$fe")  # its own input (--fe-am-input)
+      for s in $test_sets; do pairs="$pairs $src/$s $o/decode_${fe}_$s"; done
+    done
     # shellcheck disable=SC2086  # $5: several options
-    run_step "$o/log/decode_$2.log" python -m pipeline decode --am "$e" \
+    run_step "$o/log/decode_${2// /+}.log" python -m pipeline decode --am "$e" \
       $5 --device "$device" --threads 1 $forceflag $pairs
   }
-  decode_job() {  # decode_job AM FRONTEND SEED: queued after the AM (and the front-end's data)
-    local after="am:$3:$1"
-    [ "$2" = none ] || after="$after enh:$3:$2"
-    pool_run --id "dec:$3:$1:$2" --after "$after" "decode $1 / $2, seed $3" \
-      decode_all "$1" "$2" "$3" "$out_root" "$decode_opts"
+  decode_job() {  # decode_job AM "FRONTEND..." SEED: queued after the AM (and the front-ends' data)
+    local after="am:$3:$1" fe fes
+    # shellcheck disable=SC2086  # $2: the front-end list, one space apart
+    fes=$(printf '%s ' $2); fes=${fes% }
+    for fe in $fes; do [ "$fe" = none ] || after="$after enh:$3:$fe"; done
+    pool_run --id "dec:$3:$1:${fes// /+}" --after "$after" "decode $1 / ${fes// /, }, seed $3" \
+      decode_all "$1" "$fes" "$3" "$out_root" "$decode_opts"
   }
   combine_all() {  # combine_all SEED OUT_ROOT COMBO: CNC of the mct_<fe> decodes, every test set
     local o
@@ -222,10 +228,9 @@ stage_decode() {  # stage 5 [OUT_ROOT]: decodes with $decode_opts under OUT_ROOT
   local combo after
   combo=$(combo_frontend)
   for sd in $seeds; do
-    for am in clean mct; do
+    for am in clean mct; do  # one job each for every front-end's test sets
       has_am "$am" || continue
-      decode_job "$am" none "$sd"
-      for fe in $frontends; do decode_job "$am" "$fe" "$sd"; done
+      decode_job "$am" "none $frontends" "$sd"
     done
     for fe in $frontends; do
       has_am "mct_$fe" || continue
