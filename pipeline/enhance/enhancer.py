@@ -85,7 +85,11 @@ class FeatureEnhancer:
     # ------------------------------------------------------------- offline
     def _check(self, x) -> torch.Tensor:
         was_numpy = not isinstance(x, torch.Tensor)
-        t = torch.as_tensor(np.asarray(x) if was_numpy else x, dtype=torch.float32)
+        if was_numpy:
+            x = np.asarray(x)
+            if not x.flags.writeable:  # kaldiio's matrices are read-only views
+                x = x.copy()  # (torch warns on sharing them)
+        t = torch.as_tensor(x, dtype=torch.float32)
         if t.ndim != 2:
             raise EnhancerError(f"expected (T, D) features, got shape {tuple(t.shape)}")
         if t.shape[1] != self.model.in_dim:

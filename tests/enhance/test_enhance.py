@@ -116,6 +116,19 @@ def test_bf16_inference_is_close_to_fp32_and_stamped(trained, frontend, tmp_path
         FeatureEnhancer.load(models[frontend][0], precision="fp16")
 
 
+def test_read_only_features_enhance_without_a_warning(trained):
+    """kaldiio.load_mat gives read-only arrays (decode --frontend enhances those)."""
+    import warnings
+
+    enh = FeatureEnhancer.load(trained[0]["dnn"][0])
+    x = np.random.default_rng(0).normal(size=(30, 40)).astype(np.float32)
+    ro = x.copy()
+    ro.flags.writeable = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(enh.enhance(ro), enh.enhance(x))
+
+
 def test_dim_mismatch_is_clear(trained):
     enh = FeatureEnhancer.load(trained[0]["dnn"][0])
     with pytest.raises(EnhancerError, match="dim 13.*expects 40"):
