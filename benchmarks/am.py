@@ -10,7 +10,8 @@ optimizer), and decoding real-time factor per search mode, for a config.
 Runs ``--steps`` training steps of the CTCBrain's own data path (DynamicItemDataset +
 DynamicBatchSampler + kaldiio reads + CMVN) and model, timing data loading and each
 part of the step separately; then decodes ``--test`` with best path, best path +
-GRID snap, beam 8 and the GRID-constrained searches (Viterbi, per-slot MBR). FLOPs
+GRID snap, beam 8 and the GRID-constrained searches (Viterbi, per-slot MBR; the
+recipes' 3 subsampling phases with the AM in fp32 and in ``--precision``). FLOPs
 count 2 per multiply-add of the conv, GRU and output matmuls (x3 for a training
 step: forward + backward).
 Prints one table; numbers vary ±10% on a shared VM.
@@ -195,16 +196,21 @@ def main() -> int:
         tokens.save(exp / "tokens.txt")
         (exp / "am.json").write_text(json.dumps(dict(
             feat_dim=int(dim), n_tokens=len(tokens), token_type=kind, cmvn=hp["cmvn"],
-            norm_vars=bool(hp["norm_vars"]))))  # fmt: skip
+            norm_vars=bool(hp["norm_vars"]), precision=args.precision)))  # fmt: skip
         Checkpointer(exp / "save", {"model": model}).save_checkpoint(meta={"WER": 0})
-        modes = [("best path", 1, None), ("best path + grid-snap", 1, "grid-snap"),
-                 ("beam 8", 8, None)]
+        modes = [("best path", 1, None, {}), ("best path + grid-snap", 1, "grid-snap", {}),
+                 ("beam 8", 8, None, {})]
         if kind == "word":
-            modes += [("grid (constrained Viterbi)", 1, "grid"),
-                      ("grid-mbr (constrained, slot posteriors)", 1, "grid-mbr")]
-        for name, beam, grammar in modes:
+            phases = min(3, int(hp["stride"]))
+            modes += [("grid (constrained Viterbi)", 1, "grid", {}),
+                      ("grid-mbr (constrained, slot posteriors)", 1, "grid-mbr", {}),
+                      (f"grid, {phases} phases (the recipes'), fp32", 1, "grid",
+                       dict(phases=phases)),
+                      (f"grid, {phases} phases, AM in {args.precision}", 1, "grid",
+                       dict(phases=phases, am_precision=args.precision))]  # fmt: skip
+        for name, beam, grammar, extra in modes:
             c = decode(exp, args.test, Path(tmp) / f"decode_{len(rows)}", beam=beam,
-                       grammar=grammar)  # fmt: skip
+                       grammar=grammar, **extra)  # fmt: skip
             rows.append((f"decode RTF, {name}", f"{c['rtf']:.4f}"))
     w = max(len(r[0]) for r in rows)
     print(f"config {args.config}, {args.threads} thread(s), {args.precision}")
