@@ -306,7 +306,7 @@ def decode(am_dir: str | Path, data_dir: str | Path, out_dir: str | Path,
         elif grid_search is not None and len(offsets) > 1:
             vecs: list[list] = [[] for _ in batch]
             for off in offsets:  # each phase: the features from frame `off` on
-                keep = [i for i, (_, f) in enumerate(batch) if len(f) > off]
+                keep = [i for i, (_, f) in enumerate(batch) if off == 0 or len(f) > off]
                 if not keep:
                     continue
                 lp_o, lens_o = (lp, lens) if off == 0 else am.log_probs(
