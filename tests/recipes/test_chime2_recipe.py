@@ -139,7 +139,7 @@ def test_track1_end_to_end_on_simgrid_laid_out_as_chime2(tmp_path):
     kw = got[("mct_dnn", "dnn", "test_grid_noisy_m6dB")]
     assert kw["snr_db"] == -6.0 and kw["keyword_acc"] is not None
     meta = json.loads((exp / "mct/decode_none_test_grid_noisy_0dB/decode.json").read_text())
-    assert meta["search"] == "grid-viterbi"
+    assert (meta["search"], meta["phases"]) == ("grid-mbr-3phases", 3)  # run.sh's decode
     am = json.loads((exp / "mct_dnn/am.json").read_text())
     assert am["feats_type"] == "fbank+fbank" and am["feat_dim"] == 80
     assert {Path(p).parent.name for p in am["train"]} == {"paste_dnn"}
