@@ -218,7 +218,7 @@ class GridMBRSearch(GridSearch):
         Every slot's words sit side by side in one ``(B, W)`` array per frame
         (``W`` = all GRID words the AM has), and the sums over a slot's words are
         ``reduceat`` over its segment: a dozen numpy calls per frame for the six
-        slots together (3x faster than a loop over the slots)."""
+        slots together (1.3-1.7x faster than a loop over the slots)."""
         lp, lens = _as_arrays(log_probs, lens)
         B, T, _ = lp.shape
         S = len(self.slots)
