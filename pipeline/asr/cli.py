@@ -63,6 +63,7 @@ def _decode(args) -> int:
 
     from pipeline.asr.decode import (LoadedAM, decode, decode_is_complete, lm_options,
                                      phase_offsets)
+    from pipeline.asr.grammar import SLOT_GRAMMARS
 
     torch.set_num_threads(args.threads)
     if args.beam is None:
@@ -78,7 +79,7 @@ def _decode(args) -> int:
         return _fail("--beam must be >= 1", 2)
     if args.phases < 1:
         return _fail("--phases must be >= 1", 2)
-    if args.phases > 1 and args.grammar not in ("grid", "grid-mbr"):
+    if args.phases > 1 and args.grammar not in SLOT_GRAMMARS:
         return _fail("--phases > 1 needs --grammar grid or grid-mbr (the phases' slot "
                      "posteriors are averaged)", 2)  # fmt: skip
     if len(args.dirs) % 2:

@@ -44,7 +44,7 @@ import kaldiio
 import torch
 
 from pipeline.asr.data import Tokens, iter_features
-from pipeline.asr.grammar import GRAMMARS
+from pipeline.asr.grammar import GRAMMARS, SLOT_GRAMMARS
 from pipeline.datadir import DataDir, DataDirError
 
 logger = logging.getLogger(__name__)
@@ -178,7 +178,7 @@ def decode_is_complete(am_dir, data_dir, out_dir, frontend=None, beam: int = 1,
             # (decodes of older versions ran their front-end in fp32 and lack it)
             and meta.get("frontend_precision", "fp32" if frontend else None)
             == (resolve_precision(frontend_precision, device) if frontend else None))  # fmt: skip
-    if grammar in ("grid", "grid-mbr"):  # (decodes of older versions lack them)
+    if grammar in SLOT_GRAMMARS:  # (decodes of older versions lack them)
         from pipeline.asr.combine import SLOT_POST
 
         same = same and (Path(out_dir) / SLOT_POST).is_file()
@@ -243,7 +243,7 @@ def decode(am_dir: str | Path, data_dir: str | Path, out_dir: str | Path,
         raise ValueError(f"unknown grammar '{grammar}' ({', '.join(GRAMMARS)})")
     data_dir, out_dir = Path(data_dir), Path(out_dir)
     d = DataDir.load(data_dir)
-    if phases > 1 and grammar not in ("grid", "grid-mbr"):
+    if phases > 1 and grammar not in SLOT_GRAMMARS:
         raise ValueError("phases > 1 needs a GRID-constrained search (grammar grid or "
                          "grid-mbr): their slot posteriors are what is averaged")  # fmt: skip
     am = am or LoadedAM(am_dir, device, am_precision)
@@ -273,7 +273,7 @@ def decode(am_dir: str | Path, data_dir: str | Path, out_dir: str | Path,
             logger.warning("decode: %d LM words hold characters the AM has no unit "
                            "for and are left out of the lexicon, e.g. %s",
                            len(lm_search.left_out), lm_search.left_out[0])  # fmt: skip
-    elif grammar in ("grid", "grid-mbr"):
+    elif grammar in SLOT_GRAMMARS:
         try:
             grid_search = GridSearch(am.tokens.units)
             slot_search = GridMBRSearch(am.tokens.units)  # slot posteriors

@@ -9,9 +9,11 @@ from pipeline.grid import KEYWORDS, SLOTS, VOCAB, is_grid
 # decode's --grammar choices: none, constrained Viterbi (GridSearch), constrained
 # per-slot posteriors (GridMBRSearch), post-hoc snap (snap_to_grid)
 GRAMMARS = ("none", "grid", "grid-mbr", "grid-snap")
+# the searches that write slot posteriors (combinable; decode --phases)
+SLOT_GRAMMARS = ("grid", "grid-mbr")
 
-__all__ = ["GRAMMARS", "GridMBRSearch", "GridSearch", "KEYWORDS", "SLOTS", "VOCAB",
-           "is_grid", "snap_to_grid"]
+__all__ = ["GRAMMARS", "SLOT_GRAMMARS", "GridMBRSearch", "GridSearch", "KEYWORDS", "SLOTS",
+           "VOCAB", "is_grid", "snap_to_grid"]
 
 
 def _edit(a: str, b: str) -> int:
