@@ -243,3 +243,29 @@ class SpecAugment(nn.Module):
             t0 = (torch.rand(B, 1, device=x.device) * (lengths[:, None] - w + 1).float()).long()  # noqa: E501
             mask |= ((ar_t >= t0) & (ar_t < t0 + w))[:, :, None]
         return x.masked_fill(mask, 0.0)
+
+
+def stretch_time(x: torch.Tensor, lengths: torch.Tensor, factor: float) -> tuple:
+    """Feature-domain speed perturbation of a padded batch: (B, T, D) features
+    resampled in time to ``round(T * factor)`` frames by linear interpolation
+    between neighbouring frames (``factor`` < 1: faster speech). Output frame t
+    reads input position t (T - 1) / (T' - 1), so an utterance of L frames keeps
+    floor((L - 1) (T' - 1) / (T - 1)) + 1 frames, each interpolated between two
+    of its own (never the padding). Returns (features, lengths)."""
+    B, T, D = x.shape
+    T2 = max(2, int(round(T * factor)))
+    if T < 2:
+        return x, lengths
+    y = torch.nn.functional.interpolate(x.transpose(1, 2), size=T2, mode="linear",
+                                        align_corners=True).transpose(1, 2)  # fmt: skip
+    new = torch.div((lengths - 1).clamp(min=0) * (T2 - 1), T - 1, rounding_mode="floor") + 1
+    return y.contiguous(), new.clamp(1, T2)
+
+
+def shift_phase(x: torch.Tensor, lengths: torch.Tensor, offset: int) -> tuple:
+    """The batch without its first ``offset`` frames: the strided input
+    convolution then sees another subsampling phase of every utterance (what
+    ``decode --phases`` averages over). Returns (features, lengths)."""
+    if offset <= 0:
+        return x, lengths
+    return x[:, offset:].contiguous(), (lengths - offset).clamp(min=1)

@@ -108,7 +108,24 @@ class CTCBrain(sb.Brain):
         lens = torch.round(rel * feats.shape[1]).long()
         if stage == sb.Stage.TRAIN and random.random() < self.hparams.spec_augment_prob:
             feats = self.hparams.spec_augment(feats, lens)
+        if stage == sb.Stage.TRAIN:
+            feats, lens = self._perturb_time(feats, lens)
         return self.modules.model(feats, lens)
+
+    def _perturb_time(self, feats, lens):
+        """The config's time-axis augmentation of a training batch, one draw per
+        batch: ``speed_perturb`` x (features stretched by a factor in [1 - x,
+        1 + x], :func:`~pipeline.asr.model.stretch_time`), then ``random_phase``
+        (the first 0 .. stride - 1 frames dropped, :func:`~pipeline.asr.model.shift_phase`)."""
+        from pipeline.asr.model import shift_phase, stretch_time
+
+        sp = float(getattr(self.hparams, "speed_perturb", 0.0) or 0.0)
+        if sp > 0:
+            feats, lens = stretch_time(feats, lens, random.uniform(1 - sp, 1 + sp))
+        if getattr(self.hparams, "random_phase", False):
+            stride = max(int(getattr(self.hparams.model, "stride", 1)), 1)
+            feats, lens = shift_phase(feats, lens, random.randrange(stride))
+        return feats, lens
 
     def compute_objectives(self, predictions, batch, stage):
         log_probs, out_lens = predictions
@@ -212,12 +229,17 @@ AM_KEYS = dict(seed=0, feat_dim=40, n_tokens=2, token_type="word", cmvn="speaker
                norm_vars=True, max_batch_frames=1, num_buckets=1,
                number_of_epochs=1, lr=0.1, warmup_ratio=0.1, max_grad_norm=1.0,
                spec_augment_prob=0.5, precision="fp32", max_train_utts=0,
-               feats_cache_mb=1024.0, init_epochs=1, init_lr=0.1)  # fmt: skip
+               feats_cache_mb=1024.0, init_epochs=1, init_lr=0.1, speed_perturb=0.0,
+               random_phase=False, init_speed_perturb=0.0, init_random_phase=False)  # fmt: skip
 AM_INT_KEYS = ("seed", "feat_dim", "n_tokens", "max_batch_frames", "num_buckets",
                "number_of_epochs", "max_train_utts", "init_epochs")  # fmt: skip
-# optional; init_epochs / init_lr: number_of_epochs / lr of a model started from
-# another AM (train-am --init; default: the same as from scratch)
-AM_OPTIONAL = ("precision", "max_train_utts", "feats_cache_mb", "init_epochs", "init_lr")
+# speed_perturb / random_phase: time-axis augmentation (CTCBrain._perturb_time; off)
+# init_*: the value of another key for a model started from another AM (train-am
+# --init; absent: the same as from scratch)
+INIT_KEYS = {"init_epochs": "number_of_epochs", "init_lr": "lr",
+             "init_speed_perturb": "speed_perturb", "init_random_phase": "random_phase"}
+AM_OPTIONAL = ("precision", "max_train_utts", "feats_cache_mb", "speed_perturb",
+               "random_phase", *INIT_KEYS)  # fmt: skip
 AM_CHOICES = {"token_type": ("char", "word"), "cmvn": CMVN_MODES,
               "precision": PRECISIONS}  # fmt: skip
 AM_OBJECTS = ("model", "opt_class", "epoch_counter", "spec_augment")
@@ -237,6 +259,10 @@ def load_hparams(config: str | Path, overrides: dict | None = None) -> tuple[dic
     if not isinstance(hp["model"], torch.nn.Module):
         raise ConfigError(f"{config}.model must build a torch.nn.Module (!new:...), "
                           f"got {type(hp['model']).__name__}")  # fmt: skip
+    for key in ("speed_perturb", "init_speed_perturb"):
+        if not 0 <= float(hp.get(key) or 0.0) < 1:
+            raise ConfigError(f"{config}.{key} must be in [0, 1) (stretch factors "
+                              f"1 -/+ it), got {hp[key]!r}")  # fmt: skip
     return hp, text
 
 
@@ -313,8 +339,10 @@ def train_am(config: str | Path, train_dirs: list[str | Path], dev_dir: str | Pa
         seed: overrides the config's seed.
         init: a finished AM dir to start from (:func:`init_from`; its tokens,
             CMVN mode and model size are kept) instead of a random start; then
-            the config's ``init_epochs`` / ``init_lr`` (when set) replace
-            ``number_of_epochs`` / ``lr``.
+            the config's ``init_*`` keys (when set, :data:`INIT_KEYS`) replace
+            theirs: ``init_epochs`` / ``init_lr`` / ``init_speed_perturb`` /
+            ``init_random_phase`` for ``number_of_epochs`` / ``lr`` /
+            ``speed_perturb`` / ``random_phase``.
 
     Returns:
         ``out_dir``.
@@ -375,18 +403,21 @@ def train_am(config: str | Path, train_dirs: list[str | Path], dev_dir: str | Pa
     first = next(iter(entries.values()))
     feat_dim = int(kaldiio.load_mat(first["ark"]).shape[1])
     overrides = {"feat_dim": feat_dim, "n_tokens": len(tokens), "seed": seed}
-    if init is not None:  # the schedule of a fine-tuned model
-        overrides["number_of_epochs"] = int(raw.get("init_epochs") or raw["number_of_epochs"])
-        overrides["lr"] = float(raw.get("init_lr") or raw["lr"])
-    hp, text = load_hparams(config, overrides)
+    tuned = {}  # the schedule (and augmentation) of a fine-tuned model
+    if init is not None:
+        tuned = {key: raw[k] for k, key in INIT_KEYS.items() if raw.get(k) is not None}
+    # HyperPyYAML overrides only keys the file has; the others are set after loading
+    hp, text = load_hparams(config, {**overrides, **{k: v for k, v in tuned.items() if k in raw}})
+    hp.update({k: v for k, v in tuned.items() if k not in raw})
     feats_type = feats_kind(train_dirs[0])  # fbank+fbank: pasted
     init_offset = None
     if src is not None:  # (a resumed run's checkpoint replaces these weights)
         init_offset = init_from(hp["model"], src, feat_dim, "+" in (feats_type or ""))
         (logger.info if main else logger.debug)(
             "train-am: starting from %s (its features at input dims %d-%d), %d "
-            "epochs, peak LR %g", init, init_offset, feat_dim - 1,
-            hp["number_of_epochs"], hp["lr"])  # fmt: skip
+            "epochs, peak LR %g, speed perturbation %g, random phase %s", init,
+            init_offset, feat_dim - 1, hp["number_of_epochs"], hp["lr"],
+            float(hp.get("speed_perturb") or 0.0), bool(hp.get("random_phase")))  # fmt: skip
     if main:
         (out_dir / "hparams.yaml").write_text(text)
     precision = resolve_precision(hp.get("precision", "fp32"), str(device))

@@ -194,6 +194,69 @@ def test_spec_augment_freq_warp_stretches_the_mel_axis():
         assert torch.allclose(out[b], expect.expand(5, 40), atol=1e-5)
 
 
+@pytest.mark.parametrize("factor", [0.9, 1.13])
+def test_stretch_time_interpolates_each_utterance_within_its_own_frames(factor):
+    """Feature-domain speed perturbation: each utterance of a padded batch
+    resampled by linear interpolation (np.interp per feature, an independent
+    computation) at the batch's positions, never reading the padding."""
+    from pipeline.asr.model import stretch_time
+
+    rng = np.random.default_rng(0)
+    T, D, lens = 40, 3, [40, 23]
+    x = torch.full((2, T, D), 1e6)  # padding: would show in any output it leaked into
+    for b, n in enumerate(lens):
+        x[b, :n] = torch.from_numpy(rng.standard_normal((n, D)).astype(np.float32))
+    y, new = stretch_time(x, torch.tensor(lens), factor)
+    T2 = round(T * factor)
+    assert y.shape == (2, T2, D)
+    pos = np.arange(T2) * (T - 1) / (T2 - 1)  # where output frame t reads the input
+    for b, n in enumerate(lens):
+        m = int(new[b])
+        assert m == int(np.sum(pos <= n - 1)) and abs(m - n * factor) <= 1.5
+        ref = np.stack([np.interp(pos[:m], np.arange(n), x[b, :n, d].numpy())
+                        for d in range(D)], axis=1)  # fmt: skip
+        np.testing.assert_allclose(y[b, :m].numpy(), ref, rtol=1e-5, atol=1e-5)
+    y1, n1 = stretch_time(x, torch.tensor(lens), 1.0)  # factor 1: unchanged
+    assert torch.allclose(y1, x) and n1.tolist() == lens
+
+
+def test_shift_phase_drops_the_first_frames():
+    from pipeline.asr.model import shift_phase
+
+    x = torch.arange(20.0).reshape(1, 10, 2).expand(2, 10, 2)
+    y, n = shift_phase(x, torch.tensor([10, 6]), 3)
+    assert torch.equal(y, x[:, 3:]) and n.tolist() == [7, 3]
+    assert shift_phase(x, torch.tensor([10, 6]), 0)[0] is x
+
+
+def test_train_am_time_augmentation_draws_per_batch(tmp_path, feats_dirs, monkeypatch):
+    """speed_perturb / random_phase: every training batch (not the dev pass) is
+    stretched by a factor in [1 - x, 1 + x] and starts at a random phase in
+    [0, stride); training still learns; an out-of-range value is refused."""
+    import pipeline.asr.model as M
+    from pipeline.asr.train import train_am
+    from pipeline.config import ConfigError
+
+    seen = {"factor": [], "offset": []}
+    stretch, shift = M.stretch_time, M.shift_phase
+    monkeypatch.setattr(M, "stretch_time", lambda x, n, f: (seen["factor"].append(f), stretch(x, n, f))[1])
+    monkeypatch.setattr(M, "shift_phase", lambda x, n, o: (seen["offset"].append(o), shift(x, n, o))[1])
+    torch.set_num_threads(1)
+    conf = tiny_config(tmp_path, epochs=3)
+    conf.write_text(conf.read_text() + "speed_perturb: 0.1\nrandom_phase: true\n")
+    exp = tmp_path / "am"
+    train_am(conf, [feats_dirs["train_clean"]], feats_dirs["dev"], exp, seed=1)
+    log = _log_epochs(exp)
+    assert log[-1][1] < 0.8 * log[0][1]  # the loss falls
+    stride = int(re.search(r"^stride: (\d+)", conf.read_text(), re.M).group(1))
+    assert len(seen["factor"]) == len(seen["offset"]) >= 3  # training batches only
+    assert all(0.9 <= f <= 1.1 for f in seen["factor"]) and len(set(seen["factor"])) > 1
+    assert set(seen["offset"]) <= set(range(stride)) and len(set(seen["offset"])) > 1
+    conf.write_text(conf.read_text().replace("speed_perturb: 0.1", "speed_perturb: 1.5"))
+    with pytest.raises(ConfigError, match="speed_perturb"):
+        train_am(conf, [feats_dirs["train_clean"]], feats_dirs["dev"], tmp_path / "bad", seed=1)
+
+
 def test_undecodable_utterance_gets_an_empty_line(tmp_path, feats_dirs):
     # an utterance with a transcript but no features (e.g. make-feats skipped an
     # unreadable wav) is written as an empty hypothesis, and its words count as
@@ -401,22 +464,28 @@ def test_pasted_am_decodes_through_its_front_end_on_the_fly(tmp_path, feats_dirs
                               frontend_precision="bf16")  # fmt: skip
 
 
-def test_init_from_another_am(tmp_path, feats_dirs):
+def test_init_from_another_am(tmp_path, feats_dirs, monkeypatch):
     """--init: a model on pasted features starts as the init AM's function (its
     input weights on the last dims, 0 on the others), keeps its tokens, trains for
-    init_epochs, and a mismatched init is a clear error."""
+    init_epochs (and with init_speed_perturb / init_random_phase: augmented, where
+    the start was not), and a mismatched init is a clear error."""
+    import pipeline.asr.model as M
     from pipeline.asr.decode import LoadedAM
     from pipeline.asr.train import init_from, load_hparams, train_am
     from pipeline.make_feats import paste_feats
 
+    factors, stretch = [], M.stretch_time
+    monkeypatch.setattr(M, "stretch_time", lambda x, n, f: (factors.append(f), stretch(x, n, f))[1])
     torch.set_num_threads(1)
     tc, dev = feats_dirs["train_clean"], feats_dirs["dev"]
     base = tmp_path / "base"
     train_am(tiny_config(tmp_path, epochs=1), [tc], dev, base, seed=1)
+    assert factors == []  # no speed_perturb from scratch
     for name, d in (("train", feats_dirs["train_noisy"]), ("dev", dev)):
         paste_feats([d, d], tmp_path / "paste" / name)  # 80-d: any features first
     conf = tiny_config(tmp_path, epochs=6)
-    conf.write_text(conf.read_text() + "init_epochs: 2\ninit_lr: 0.002\n")
+    conf.write_text(conf.read_text() + "init_epochs: 2\ninit_lr: 0.002\n"
+                    "init_speed_perturb: 0.1\ninit_random_phase: true\n")  # fmt: skip
     hp, _ = load_hparams(conf, {"feat_dim": 80, "n_tokens": len(Tokens.load(base / "tokens.txt"))})  # noqa: E501
     model = hp["model"].eval()
     src = LoadedAM(base)
@@ -432,6 +501,7 @@ def test_init_from_another_am(tmp_path, feats_dirs):
     assert (meta["init"], meta["init_offset"], meta["epochs"], meta["lr"]) == (
         str(base.resolve()), 40, 2, 0.002)
     assert [e for e, _ in _log_epochs(exp)] == [1, 2]  # init_epochs, not 6
+    assert factors and all(0.9 <= f <= 1.1 for f in factors)  # init_speed_perturb
     assert (exp / "tokens.txt").read_text() == (base / "tokens.txt").read_text()
     with pytest.raises(DataDirError, match="another model size"):
         train_am(tiny_config(tmp_path, epochs=1, conv_channels=32), [tc], dev,
