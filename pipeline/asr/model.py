@@ -252,14 +252,14 @@ def stretch_time(x: torch.Tensor, lengths: torch.Tensor, factor: float) -> tuple
     reads input position t (T - 1) / (T' - 1), so an utterance of L frames keeps
     floor((L - 1) (T' - 1) / (T - 1)) + 1 frames, each interpolated between two
     of its own (never the padding). Returns (features, lengths)."""
-    B, T, D = x.shape
-    T2 = max(2, int(round(T * factor)))
+    T = x.shape[1]
     if T < 2:
         return x, lengths
+    T2 = max(2, int(round(T * factor)))
     y = torch.nn.functional.interpolate(x.transpose(1, 2), size=T2, mode="linear",
                                         align_corners=True).transpose(1, 2)  # fmt: skip
-    new = torch.div((lengths - 1).clamp(min=0) * (T2 - 1), T - 1, rounding_mode="floor") + 1
-    return y.contiguous(), new.clamp(1, T2)
+    last = torch.div((lengths - 1).clamp(min=0) * (T2 - 1), T - 1, rounding_mode="floor")
+    return y.contiguous(), (last + 1).clamp(1, T2)
 
 
 def shift_phase(x: torch.Tensor, lengths: torch.Tensor, offset: int) -> tuple:

@@ -116,7 +116,8 @@ class CTCBrain(sb.Brain):
         """The config's time-axis augmentation of a training batch, one draw per
         batch: ``speed_perturb`` x (features stretched by a factor in [1 - x,
         1 + x], :func:`~pipeline.asr.model.stretch_time`), then ``random_phase``
-        (the first 0 .. stride - 1 frames dropped, :func:`~pipeline.asr.model.shift_phase`)."""
+        (the first 0 .. stride - 1 frames dropped,
+        :func:`~pipeline.asr.model.shift_phase`)."""
         from pipeline.asr.model import shift_phase, stretch_time
 
         sp = float(getattr(self.hparams, "speed_perturb", 0.0) or 0.0)
@@ -407,7 +408,8 @@ def train_am(config: str | Path, train_dirs: list[str | Path], dev_dir: str | Pa
     if init is not None:
         tuned = {key: raw[k] for k, key in INIT_KEYS.items() if raw.get(k) is not None}
     # HyperPyYAML overrides only keys the file has; the others are set after loading
-    hp, text = load_hparams(config, {**overrides, **{k: v for k, v in tuned.items() if k in raw}})
+    overrides.update({k: v for k, v in tuned.items() if k in raw})
+    hp, text = load_hparams(config, overrides)
     hp.update({k: v for k, v in tuned.items() if k not in raw})
     feats_type = feats_kind(train_dirs[0])  # fbank+fbank: pasted
     init_offset = None

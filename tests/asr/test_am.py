@@ -194,6 +194,20 @@ def test_spec_augment_freq_warp_stretches_the_mel_axis():
         assert torch.allclose(out[b], expect.expand(5, 40), atol=1e-5)
 
 
+def _spy(monkeypatch, name: str, calls: list) -> None:
+    """Record the last argument of each call of ``pipeline.asr.model.<name>``
+    (the stretch factor, the phase offset), then call it."""
+    import pipeline.asr.model as M
+
+    real = getattr(M, name)
+
+    def spy(x, n, arg):
+        calls.append(arg)
+        return real(x, n, arg)
+
+    monkeypatch.setattr(M, name, spy)
+
+
 @pytest.mark.parametrize("factor", [0.9, 1.13])
 def test_stretch_time_interpolates_each_utterance_within_its_own_frames(factor):
     """Feature-domain speed perturbation: each utterance of a padded batch
@@ -233,14 +247,12 @@ def test_train_am_time_augmentation_draws_per_batch(tmp_path, feats_dirs, monkey
     """speed_perturb / random_phase: every training batch (not the dev pass) is
     stretched by a factor in [1 - x, 1 + x] and starts at a random phase in
     [0, stride); training still learns; an out-of-range value is refused."""
-    import pipeline.asr.model as M
     from pipeline.asr.train import train_am
     from pipeline.config import ConfigError
 
     seen = {"factor": [], "offset": []}
-    stretch, shift = M.stretch_time, M.shift_phase
-    monkeypatch.setattr(M, "stretch_time", lambda x, n, f: (seen["factor"].append(f), stretch(x, n, f))[1])
-    monkeypatch.setattr(M, "shift_phase", lambda x, n, o: (seen["offset"].append(o), shift(x, n, o))[1])
+    _spy(monkeypatch, "stretch_time", seen["factor"])
+    _spy(monkeypatch, "shift_phase", seen["offset"])
     torch.set_num_threads(1)
     conf = tiny_config(tmp_path, epochs=3)
     conf.write_text(conf.read_text() + "speed_perturb: 0.1\nrandom_phase: true\n")
@@ -252,9 +264,10 @@ def test_train_am_time_augmentation_draws_per_batch(tmp_path, feats_dirs, monkey
     assert len(seen["factor"]) == len(seen["offset"]) >= 3  # training batches only
     assert all(0.9 <= f <= 1.1 for f in seen["factor"]) and len(set(seen["factor"])) > 1
     assert set(seen["offset"]) <= set(range(stride)) and len(set(seen["offset"])) > 1
-    conf.write_text(conf.read_text().replace("speed_perturb: 0.1", "speed_perturb: 1.5"))
+    conf.write_text(conf.read_text().replace("perturb: 0.1", "perturb: 1.5"))
     with pytest.raises(ConfigError, match="speed_perturb"):
-        train_am(conf, [feats_dirs["train_clean"]], feats_dirs["dev"], tmp_path / "bad", seed=1)
+        train_am(conf, [feats_dirs["train_clean"]], feats_dirs["dev"],
+                 tmp_path / "bad", seed=1)  # fmt: skip
 
 
 def test_undecodable_utterance_gets_an_empty_line(tmp_path, feats_dirs):
@@ -469,13 +482,12 @@ def test_init_from_another_am(tmp_path, feats_dirs, monkeypatch):
     input weights on the last dims, 0 on the others), keeps its tokens, trains for
     init_epochs (and with init_speed_perturb / init_random_phase: augmented, where
     the start was not), and a mismatched init is a clear error."""
-    import pipeline.asr.model as M
     from pipeline.asr.decode import LoadedAM
     from pipeline.asr.train import init_from, load_hparams, train_am
     from pipeline.make_feats import paste_feats
 
-    factors, stretch = [], M.stretch_time
-    monkeypatch.setattr(M, "stretch_time", lambda x, n, f: (factors.append(f), stretch(x, n, f))[1])
+    factors = []
+    _spy(monkeypatch, "stretch_time", factors)
     torch.set_num_threads(1)
     tc, dev = feats_dirs["train_clean"], feats_dirs["dev"]
     base = tmp_path / "base"
