@@ -195,7 +195,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--init", default=None, metavar="AM_DIR",
                    help="start from this finished AM (its best checkpoint, tokens and "
                         "CMVN mode; the same model size) instead of random weights, "
-                        "for the config's init_epochs at peak LR init_lr. Features "
+                        "for the config's init_epochs at peak LR init_lr (every "
+                        "init_<key> replaces <key>: init_speed_perturb, "
+                        "init_random_phase too). Features "
                         "pasted beside the AM's own (paste-feats OUT ENH DATA) keep "
                         "its input weights for the last dims and start the others "
                         "at 0")  # fmt: skip

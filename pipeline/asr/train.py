@@ -37,6 +37,7 @@ import torch
 
 from pipeline.asr.data import CMVN_MODES, Tokens, global_stats, normalise, training_entries  # noqa: E501
 from pipeline.asr import AM_OUTPUTS, DEFAULT_CONFIG  # noqa: F401 - re-exported
+from pipeline.asr import model as am_model
 from pipeline.config import PRECISIONS, fused_optimizer, resolve_precision
 from pipeline.datadir import DataDirError
 from pipeline.make_feats import feats_kind
@@ -118,14 +119,12 @@ class CTCBrain(sb.Brain):
         1 + x], :func:`~pipeline.asr.model.stretch_time`), then ``random_phase``
         (the first 0 .. stride - 1 frames dropped,
         :func:`~pipeline.asr.model.shift_phase`)."""
-        from pipeline.asr.model import shift_phase, stretch_time
-
         sp = float(getattr(self.hparams, "speed_perturb", 0.0) or 0.0)
         if sp > 0:
-            feats, lens = stretch_time(feats, lens, random.uniform(1 - sp, 1 + sp))
+            feats, lens = am_model.stretch_time(feats, lens, random.uniform(1 - sp, 1 + sp))
         if getattr(self.hparams, "random_phase", False):
             stride = max(int(getattr(self.hparams.model, "stride", 1)), 1)
-            feats, lens = shift_phase(feats, lens, random.randrange(stride))
+            feats, lens = am_model.shift_phase(feats, lens, random.randrange(stride))
         return feats, lens
 
     def compute_objectives(self, predictions, batch, stage):
@@ -406,7 +405,8 @@ def train_am(config: str | Path, train_dirs: list[str | Path], dev_dir: str | Pa
     overrides = {"feat_dim": feat_dim, "n_tokens": len(tokens), "seed": seed}
     tuned = {}  # the schedule (and augmentation) of a fine-tuned model
     if init is not None:
-        tuned = {key: raw[k] for k, key in INIT_KEYS.items() if raw.get(k) is not None}
+        tuned = {key: type(AM_KEYS[key])(raw[k])  # as the key's own type (5.0 -> 5)
+                 for k, key in INIT_KEYS.items() if raw.get(k) is not None}  # fmt: skip
     # HyperPyYAML overrides only keys the file has; the others are set after loading
     overrides.update({k: v for k, v in tuned.items() if k in raw})
     hp, text = load_hparams(config, overrides)
